@@ -31,7 +31,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device=cuda was requested but no CUDA GPU is available; use auto or cpu")
+        raise ConfigError(
+            "device=cuda was requested but no CUDA GPU is available; use auto or cpu"
+        )
     return torch.device(device)
 
 

@@ -1,0 +1,315 @@
+"""The stage run: one tracked MLflow run per pipeline stage, owning every shared chore.
+
+``with stage("train", params, dataset="digits") as run:`` opens (or reuses) the run and
+records, so no pipeline repeats it: params and tags (``robust.stage``, ``robust.dataset``,
+``robust.upstream.<name>``, code version), wall time, process CPU % and peak RSS, GPU
+utilisation and memory, codecarbon energy and CO2 per phase and in total, MLflow's system
+metrics, buffered per-step metrics sent with ``log_batch``, and failure (status FAILED plus a
+``robust.error`` tag). A run launched by ``mlflow run`` (``MLFLOW_RUN_ID``) is adopted; inside
+another active run the stage becomes its child.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from robust.tracking import cache, store
+from robust.tracking.energy import EnergyMeter
+from robust.tracking.resources import ResourceMonitor, Usage
+
+log = logging.getLogger("robust")
+SYSTEM_METRICS_INTERVAL_S = 2
+_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+
+
+class StageRun:
+    """Handle a pipeline uses inside ``with stage(...) as run``.
+
+    Attributes:
+        run_id: the MLflow run id (for a reused stage, the run that is reused).
+        reused: True when an identical FINISHED run was found; the pipeline then returns.
+        outdir: a private temporary directory for files to be logged as artifacts.
+    """
+
+    def __init__(self, run_id: str, *, reused: bool = False, quiet: bool = False,
+                 monitor: ResourceMonitor | None = None, energy: EnergyMeter | None = None):
+        self.run_id = run_id
+        self.reused = reused
+        self.quiet = quiet
+        self._monitor = monitor
+        self._energy = energy
+        self._pending: list = []
+        self._phase: str | None = None
+        self._client = store.client()
+        self.outdir = Path(tempfile.mkdtemp(prefix="robust-"))
+
+    # ---- metrics -------------------------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Buffer metrics (sent at the end of each phase and of the stage)."""
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        for key, value in metrics.items():
+            self._pending.append(Metric(key, float(value), ts, int(step or 0)))
+
+    def flush(self) -> None:
+        """Send buffered metrics with ``log_batch`` (one call per 1,000 metrics)."""
+        pending, self._pending = self._pending, []
+        for i in range(0, len(pending), _BATCH):
+            self._client.log_batch(self.run_id, metrics=pending[i : i + _BATCH], synchronous=True)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log extra parameters (canonical strings)."""
+        from mlflow.entities import Param
+
+        items = [Param(k, cache.canonical(v)) for k, v in params.items()]
+        self._client.log_batch(self.run_id, params=items, synchronous=True)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        self._client.log_batch(self.run_id, tags=items, synchronous=True)
+
+    # ---- phases --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a phase: logs ``time/<name>_s``, ``energy/<name>_kwh`` and process usage."""
+        if self._phase is not None:
+            raise RuntimeError(f"phase {name!r} opened inside phase {self._phase!r}; "
+                               "phases do not nest")
+        self._phase = name
+        self._monitor.begin(name)
+        self._energy.begin(name)
+        try:
+            yield
+        finally:
+            energy = self._energy.end()
+            usage = self._monitor.end(name)
+            self._phase = None
+            self.log_metrics(_usage_metrics(usage, name))
+            self.log_metrics({f"energy/{name}_kwh": energy.kwh,
+                              f"emissions/{name}_kg": energy.kg_co2})
+            self.flush()
+
+    # ---- artifacts -----------------------------------------------------------------------
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self._client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, directory: str | Path, artifact_path: str | None = None) -> None:
+        self._client.log_artifacts(self.run_id, str(directory), artifact_path)
+
+    def log_figure(self, figure, artifact_file: str) -> None:
+        """Save a matplotlib figure as an artifact (PNG by extension) and close it."""
+        import matplotlib.pyplot as plt
+
+        path = self._stage_file(artifact_file)
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(figure)
+        self.log_artifact(path, str(Path(artifact_file).parent) or None)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        path = self._stage_file(artifact_file)
+        path.write_text(text)
+        self.log_artifact(path, _parent(artifact_file))
+
+    def log_dict(self, data: Mapping[str, Any], artifact_file: str) -> None:
+        self.log_text(json.dumps(data, indent=2, sort_keys=True), artifact_file)
+
+    def log_tensors(self, artifact_path: str, **tensors) -> None:
+        """Save named tensors as ``<artifact_path>.safetensors`` (loaded back without pickle)."""
+        import torch
+        from safetensors.torch import save_file
+
+        path = self._stage_file(artifact_path + ".safetensors")
+        save_file({k: torch.as_tensor(v).contiguous().cpu() for k, v in tensors.items()}, path)
+        self.log_artifact(path, _parent(artifact_path))
+
+    def log_model(self, model, *, dataset: str, classes, input_example) -> None:
+        """Log ``model/`` (safetensors + spec, what robust loads) and an MLflow PyTorch model.
+
+        The MLflow model (``mlflow_model``, torch.export "pt2" format, no pickle) exists so
+        ``mlflow models predict`` and the MLflow UI work; robust itself loads ``model/``.
+        """
+        import mlflow
+        import numpy as np
+
+        from robust.models import save
+
+        directory = save(model, self.outdir / "model", dataset=dataset, classes=classes)
+        self.log_artifacts(directory, "model")
+        example = np.asarray(input_example, dtype=np.float32)
+        was_training = model.training
+        model.eval()
+        try:
+            with _quiet_loggers("mlflow", "torch"):
+                mlflow.pytorch.log_model(model.cpu(), name="mlflow_model",
+                                         input_example=example, serialization_format="pt2")
+        finally:
+            model.train(was_training)
+
+    def _stage_file(self, artifact_file: str) -> Path:
+        path = self.outdir / artifact_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _close(self) -> None:
+        shutil.rmtree(self.outdir, ignore_errors=True)
+
+
+def _parent(artifact_file: str) -> str | None:
+    parent = str(Path(artifact_file).parent)
+    return None if parent == "." else parent
+
+
+def _usage_metrics(usage: Usage, name: str) -> dict[str, float]:
+    m = {
+        f"time/{name}_s": usage.wall_s,
+        f"process/{name}_cpu_percent": usage.cpu_percent,
+        f"process/{name}_peak_rss_mb": usage.peak_rss_mb,
+    }
+    if usage.gpu_utilization_percent is not None:
+        m[f"gpu/{name}_utilization_percent"] = usage.gpu_utilization_percent
+        m[f"gpu/{name}_peak_memory_mb"] = usage.gpu_peak_memory_mb
+    return m
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _experiment_id() -> str:
+    from mlflow.tracking.fluent import _get_experiment_id
+
+    return _get_experiment_id()
+
+
+@contextlib.contextmanager
+def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
+          upstream: Mapping[str, str] | None = None, force: bool = False,
+          quiet: bool = False) -> Iterator[StageRun]:
+    """Open the tracked run of stage ``name`` (or find an identical FINISHED one to reuse).
+
+    Args:
+        name: the stage (entry point) name, tagged ``robust.stage``.
+        params: the stage's parameters; logged, and part of the reuse key.
+        dataset: tagged ``robust.dataset``.
+        upstream: run ids this stage consumes, tagged ``robust.upstream.<name>``.
+        force: recompute even if an identical FINISHED run exists.
+        quiet: pipelines turn progress bars off.
+
+    Yields:
+        A ``StageRun``; when ``run.reused`` is True the pipeline should return at once.
+    """
+    import mlflow
+
+    store.configure()
+    upstream = dict(upstream or {})
+    key = cache.cache_key(name, params, upstream)
+    client = store.client()
+    active = mlflow.active_run()
+    adopting = _adopted_run_id()
+
+    reuse = None
+    if not force:
+        exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
+        reuse = cache.find_reusable(client, exp, name, key, params, upstream)
+    if reuse is not None:
+        log.info("reusing FINISHED %s run %s (same parameters, upstream runs and code); "
+                 "pass force=true to recompute", name, reuse)
+        if adopting:  # mlflow run already made a run: make it a pointer to the reused one
+            mlflow.start_run()
+            mlflow.set_tags({"robust.stage": name, "robust.dataset": dataset or "",
+                             store.REUSED_FROM_TAG: reuse})
+            mlflow.end_run("FINISHED")
+        run = StageRun(reuse, reused=True, quiet=quiet)
+        try:
+            yield run
+        finally:
+            run._close()
+        return
+
+    mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+    tags = {"robust.stage": name, "robust.dataset": dataset or "",
+            cache.CODE_TAG: cache.code_version(), cache.KEY_TAG: key}
+    tags.update({f"robust.upstream.{k}": v for k, v in upstream.items()})
+    if commit := cache.git_commit():
+        tags["robust.git_commit"] = commit
+    with _quiet_loggers("mlflow.system_metrics"):
+        mlrun = mlflow.start_run(nested=active is not None, log_system_metrics=True,
+                                 run_name=None if adopting else f"{name}-{dataset or ''}")
+    run_id = mlrun.info.run_id
+    monitor = ResourceMonitor().start()
+    monitor.begin("__total__")
+    energy = EnergyMeter().start()
+    run = StageRun(run_id, quiet=quiet, monitor=monitor, energy=energy)
+    status = "FAILED"
+    try:
+        run.set_tags(tags | {"robust.energy.method": energy.method,
+                             "robust.energy.estimate": str(energy.is_estimate).lower()})
+        run.log_params(dict(params))
+        log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
+        yield run
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        run.set_tags({"robust.error": "interrupted"})
+        raise
+    except BaseException as exc:
+        run.set_tags({"robust.error": one_line(exc)})
+        raise
+    finally:
+        total = energy.stop()
+        usage = monitor.end("__total__")
+        monitor.stop()
+        metrics = {k.replace("__total___", "total_"): v
+                   for k, v in _usage_metrics(usage, "__total__").items()}
+        run.log_metrics(metrics | {"energy/total_kwh": total.kwh,
+                                   "emissions/total_kg": total.kg_co2})
+        run.flush()
+        run._close()
+        with _quiet_loggers("mlflow.system_metrics"):
+            mlflow.end_run(status)
+        log.info("%s run %s %s in %.1f s", name, run_id, status, usage.wall_s)
+
+
+def _adopted_run_id() -> str | None:
+    """The run ``mlflow run`` created for this process, if any (before fluent consumes it)."""
+    import os
+
+    return os.environ.get("MLFLOW_RUN_ID") or None
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: the message of robust's errors, ``Type: message`` otherwise."""
+    from robust.errors import RobustError
+
+    text = str(exc) if isinstance(exc, RobustError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())[:5000]
+
+
+def fail_adopted_run(message: str) -> None:
+    """Mark the run ``mlflow run`` created FAILED with ``robust.error`` (errors before stage)."""
+    run_id = _adopted_run_id()
+    if not run_id:
+        return
+    c = store.client()
+    c.set_tag(run_id, "robust.error", message)
+    c.set_terminated(run_id, "FAILED")

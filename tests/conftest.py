@@ -1,0 +1,33 @@
+"""Fixtures shared by every test package: seeded RNGs and an isolated MLflow store."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    from robust.utils import seed_everything
+
+    seed_everything(0)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A fresh SQLite tracking store in ``tmp_path`` (the working directory during the test)."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield uri
+    while mlflow.active_run() is not None:
+        mlflow.end_run()

@@ -1,0 +1,171 @@
+"""The stage run contract of robust/tracking/stage.py (DESIGN.md, "The stage run")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from robust.errors import ConfigError
+from robust.tracking import cache, get_run, stage
+
+PARAMS = {"dataset": "digits", "epochs": 3, "lr": 1e-3, "force": False}
+
+
+def _busy(n: int = 300_000) -> float:
+    return float(sum(i * i for i in range(n)))
+
+
+def test_finished_run_logs_params_tags_and_costs(mlflow_store):
+    with stage("train", PARAMS, dataset="digits", upstream={"model": "abc"}) as run:
+        with run.phase("fit"):
+            _busy()
+        for step in range(5):
+            run.log_metrics({"train/loss": 1.0 / (step + 1)}, step=step)
+    r = MlflowClient().get_run(run.run_id)
+    assert r.info.status == "FINISHED"
+    assert r.data.params["epochs"] == "3" and r.data.params["lr"] == "0.001"
+    tags = r.data.tags
+    assert tags["robust.stage"] == "train" and tags["robust.dataset"] == "digits"
+    assert tags["robust.upstream.model"] == "abc"
+    assert tags["robust.code_version"].startswith("src-")
+    assert "cpu=" in tags["robust.energy.method"]
+    m = r.data.metrics
+    for key in ("time/total_s", "time/fit_s", "energy/total_kwh", "energy/fit_kwh",
+                "emissions/total_kg", "process/total_cpu_percent", "process/total_peak_rss_mb",
+                "process/fit_cpu_percent", "process/fit_peak_rss_mb"):
+        assert key in m, key
+    assert m["time/total_s"] >= m["time/fit_s"] > 0
+    assert m["energy/total_kwh"] >= m["energy/fit_kwh"] > 0
+    assert m["process/fit_cpu_percent"] > 10  # a busy Python loop uses most of one core
+    assert m["process/total_peak_rss_mb"] > 50
+    history = MlflowClient().get_metric_history(run.run_id, "train/loss")
+    assert [h.step for h in sorted(history, key=lambda h: h.step)] == [0, 1, 2, 3, 4]
+
+
+def test_peak_rss_sees_a_large_allocation(mlflow_store):
+    with stage("probe", {"n": 1}) as run:
+        with run.phase("small"):
+            _busy(1000)
+        with run.phase("big"):
+            block = np.ones(200 * 2**20 // 8)  # 200 MB
+            _busy(200_000)
+            del block
+    m = MlflowClient().get_run(run.run_id).data.metrics
+    assert m["process/big_peak_rss_mb"] - m["process/small_peak_rss_mb"] > 150
+
+
+def test_error_marks_run_failed_with_one_line_tag(mlflow_store):
+    with pytest.raises(ConfigError, match="epochs must be at least 1"), \
+            stage("train", PARAMS, dataset="digits") as run:
+        raise ConfigError("epochs must be at least 1,\n but got epochs=-1")
+    r = MlflowClient().get_run(run.run_id)
+    assert r.info.status == "FAILED"
+    assert r.data.tags["robust.error"] == "epochs must be at least 1, but got epochs=-1"
+    assert "time/total_s" in r.data.metrics  # costs are logged even for a failed run
+
+
+def test_identical_finished_stage_is_reused_and_force_recomputes(mlflow_store, caplog):
+    with stage("train", PARAMS, dataset="digits") as first:
+        assert not first.reused
+    caplog.set_level("INFO", logger="robust")
+    with stage("train", dict(PARAMS, lr=0.001, force=False), dataset="digits") as again:
+        assert again.reused and again.run_id == first.run_id
+    assert f"reusing FINISHED train run {first.run_id}" in caplog.text
+    with stage("train", PARAMS, dataset="digits", force=True) as forced:
+        assert not forced.reused and forced.run_id != first.run_id
+
+
+def test_changed_params_upstream_or_code_are_not_reused(mlflow_store, monkeypatch, caplog):
+    caplog.set_level("INFO", logger="robust")
+    with stage("train", PARAMS) as first:
+        pass
+    with stage("train", dict(PARAMS, epochs=4)) as other:
+        assert not other.reused
+    assert f"not reusing {first.run_id}: epochs=3 (now 4)" in caplog.text
+    with stage("train", PARAMS, upstream={"model": "x"}) as up:
+        assert not up.reused
+    monkeypatch.setattr(cache, "code_version", lambda: "src-changed")
+    with stage("train", PARAMS) as changed:
+        assert not changed.reused
+
+
+def test_failed_run_is_never_reused(mlflow_store):
+    with pytest.raises(RuntimeError), stage("train", PARAMS) as failed:
+        raise RuntimeError("boom")
+    with stage("train", PARAMS) as again:
+        assert not again.reused and again.run_id != failed.run_id
+    tags = MlflowClient().get_run(failed.run_id).data.tags
+    assert tags["robust.error"] == "RuntimeError: boom"
+
+
+def test_adopted_mlflow_run_becomes_a_pointer_when_reusing(mlflow_store, monkeypatch):
+    with stage("train", PARAMS) as first:
+        pass
+    client = MlflowClient()
+    pending = client.create_run("0")  # what `mlflow run` does before starting our process
+    monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
+    with stage("train", PARAMS) as again:
+        assert again.reused and again.run_id == first.run_id
+    pointer = client.get_run(pending.info.run_id)
+    assert pointer.info.status == "FINISHED"
+    assert pointer.data.tags["robust.reused_from"] == first.run_id
+    assert get_run(pending.info.run_id).info.run_id == first.run_id
+
+
+def test_adopted_mlflow_run_is_used_for_new_work(mlflow_store, monkeypatch):
+    pending = MlflowClient().create_run("0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
+    with stage("train", PARAMS) as run:
+        assert run.run_id == pending.info.run_id
+
+
+def test_stage_inside_stage_is_a_child_run(mlflow_store):
+    with stage("main", {"x": 1}, force=True) as parent, stage("train", PARAMS) as child:
+        assert child.run_id != parent.run_id
+    tags = MlflowClient().get_run(child.run_id).data.tags
+    assert tags["mlflow.parentRunId"] == parent.run_id
+
+
+def test_phases_do_not_nest(mlflow_store):
+    with pytest.raises(RuntimeError, match="phases do not nest"), stage("t", {}) as run, \
+            run.phase("a"), run.phase("b"):
+        pass
+
+
+def test_many_metrics_are_sent_in_batches(mlflow_store):
+    with stage("t", {}) as run:
+        for step in range(2500):
+            run.log_metrics({"m/x": step}, step=step)
+    assert len(MlflowClient().get_metric_history(run.run_id, "m/x")) == 2500
+
+
+def test_tensors_round_trip_without_pickle(mlflow_store):
+    import torch
+    from safetensors.torch import load_file
+
+    from robust.tracking import download_artifacts
+
+    x = torch.rand(3, 1, 8, 8)
+    with stage("t", {}) as run:
+        run.log_tensors("adversarial/test", x=x, y=torch.arange(3))
+    path = download_artifacts(run.run_id, "adversarial/test.safetensors")
+    loaded = load_file(path)
+    assert torch.equal(loaded["x"], x) and loaded["y"].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    pytest.param(1e-3, "0.001", id="float"), pytest.param(0.001, "0.001", id="same-float"),
+    pytest.param(3.0, "3", id="integral-float"), pytest.param(True, "true", id="bool"),
+    pytest.param(None, "auto", id="none"), pytest.param(("a", "b"), "a,b", id="tuple"),
+])
+def test_canonical_strings(value, text):
+    assert cache.canonical(value) == text
+
+
+def test_cache_key_ignores_force_and_quiet_but_not_params():
+    a = cache.cache_key("train", {"lr": 0.001, "force": True, "quiet": True}, {})
+    b = cache.cache_key("train", {"lr": 1e-3, "force": False}, {})
+    c = cache.cache_key("train", {"lr": 1e-2}, {})
+    assert a == b != c
+    assert cache.cache_key("train", {"lr": 0.001}, {"m": "1"}) != b

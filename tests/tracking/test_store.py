@@ -1,0 +1,43 @@
+"""Run look-ups of robust/tracking/store.py."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+
+from robust.errors import ConfigError
+from robust.tracking import DEFAULT_TRACKING_URI, fail_adopted_run, get_run, latest_run, stage
+from robust.tracking.store import tracking_uri
+
+
+def test_default_uri_and_override(monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri() == DEFAULT_TRACKING_URI == "sqlite:///mlruns/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")
+    assert tracking_uri() == "sqlite:///x.db"
+
+
+def test_latest_run_and_get_run_checks(mlflow_store):
+    with pytest.raises(ConfigError, match="no FINISHED train run on dataset 'digits'"):
+        latest_run("train", "digits")
+    with stage("train", {"a": 1}, dataset="digits") as old:
+        pass
+    with stage("train", {"a": 2}, dataset="digits") as new:
+        pass
+    assert latest_run("train", "digits") == new.run_id != old.run_id
+    assert get_run(new.run_id, stage="train").info.run_id == new.run_id
+    with pytest.raises(ConfigError, match="is a 'train' run, but a 'attack' run is required"):
+        get_run(new.run_id, stage="attack")
+    with pytest.raises(ConfigError, match="no run with id 'nope'"):
+        get_run("nope")
+
+
+def test_fail_adopted_run(mlflow_store, monkeypatch):
+    pending = MlflowClient().create_run("0")
+    monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
+    fail_adopted_run("dataset must be one of digits, but got dataset='nope'")
+    r = MlflowClient().get_run(pending.info.run_id)
+    assert r.info.status == "FAILED"
+    assert r.data.tags["robust.error"].startswith("dataset must be one of")
+    with pytest.raises(ConfigError, match="is FAILED; only FINISHED runs can be used"):
+        get_run(pending.info.run_id)
