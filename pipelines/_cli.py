@@ -1,0 +1,136 @@
+"""What every entry point shares: typed parameters from the command line, and exit codes.
+
+Each pipeline declares a frozen ``Params`` dataclass whose fields carry a docstring each (they
+become ``--help``) and checks itself in ``__post_init__``. ``run(main, Params)`` parses
+``--name value`` pairs (MLflow passes every parameter as a string and validates none of them),
+calls ``main`` and turns a ``ConfigError``/``DataError`` into one line on stderr and exit
+code 2; any other failure exits 1 with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import inspect
+import logging
+import sys
+import textwrap
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from robust.errors import ConfigError, RobustError
+
+P = TypeVar("P")
+AUTO = ("", "auto", "none", "None")
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of a dataclass (as CleanRL's ``Args`` documents them)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:], strict=False):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    """Convert one command-line string to the field's type, or raise a one-line ConfigError."""
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in args:
+        if raw in AUTO:
+            return None
+        (kind,) = [a for a in args if a is not type(None)]
+    if kind is bool:
+        low = raw.lower()
+        if low in ("true", "1", "yes"):
+            return True
+        if low in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{name} must be true or false, but got {name}={raw!r}")
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, but got {name}={raw!r}") from None
+    if kind is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, but got {name}={raw!r}") from None
+    if typing.get_origin(kind) is tuple:
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+    return raw
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        allowed = ", ".join(a.dest for a in self._actions if a.dest != "help")
+        raise ConfigError(f"{message}; the parameters are: {allowed}")
+
+
+def parse(cls: type[P], argv: list[str] | None = None) -> P:
+    """Build ``cls`` from ``--field value`` arguments; unspecified fields keep their defaults."""
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    parser = _Parser(prog=f"python -m {cls.__module__}", description=inspect.getdoc(
+        sys.modules[cls.__module__]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(cls):
+        default = "auto" if f.default is None else f.default
+        parser.add_argument(f"--{f.name}", default=None, metavar="VALUE",
+                            help=f"{docs.get(f.name, '')} (default: {default})")
+    ns = parser.parse_args(argv)
+    given = {k: _convert(k, v, hints[k]) for k, v in vars(ns).items() if v is not None}
+    return cls(**given)
+
+
+def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -> typing.NoReturn:
+    """Parse parameters, run ``main`` and exit: 0 done, 2 bad input (one line), 1 other failure."""
+    quiet = "--quiet" in (argv or sys.argv) and _next_is_true(argv or sys.argv)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        main(parse(cls, argv))
+    except RobustError as exc:
+        from robust.tracking import fail_adopted_run, one_line
+
+        message = one_line(exc)
+        print(f"error: {message}", file=sys.stderr)
+        fail_adopted_run(message)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(0)
+
+
+def _next_is_true(argv: list[str]) -> bool:
+    i = argv.index("--quiet")
+    return i + 1 < len(argv) and argv[i + 1].lower() in ("true", "1", "yes")
+
+
+def as_dict(params: Any) -> dict[str, Any]:
+    """A Params instance as a plain dict (for logging and the reuse key)."""
+    return dataclasses.asdict(params)
+
+
+def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
+    """Raise a ConfigError unless ``value`` is one of ``choices``."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, "
+                          f"but got {name}={value!r}")
+
+
+def check_min(name: str, value: float | None, low: float, *, strict: bool = False) -> None:
+    """Raise a ConfigError unless ``value`` is None (auto) or at least (above) ``low``."""
+    if value is None:
+        return
+    if (value <= low) if strict else (value < low):
+        bound = f"greater than {low}" if strict else f"at least {low}"
+        raise ConfigError(f"{name} must be {bound}, but got {name}={value}")
