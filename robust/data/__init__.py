@@ -1,0 +1,19 @@
+"""Datasets: a registry of loaders (digits, mnist, fashion, cifar10, gtsrb, intel) and splits.
+
+``load(name, root=None, seed=0)`` returns a ``Dataset`` with seeded ``train``/``val``/``test``
+``Split``s of (N, C, H, W) float32 images in [0, 1] and int64 labels. ``digits`` is bundled with
+scikit-learn; the others read their standard published files from ``<root>/<name>/``
+(``expected_files(name)`` lists them) and download them with a checksum where a public URL
+exists. See ``robust.data.registry`` for splits and the ``guided_retraining`` preset.
+
+Example:
+    >>> from robust.data import load
+    >>> ds = load("digits")
+    >>> len(ds.train), len(ds.val), len(ds.test)
+    (1078, 359, 360)
+"""
+
+from robust.data.dataset import Dataset, Split
+from robust.data.registry import DATASETS, expected_files, load
+
+__all__ = ["DATASETS", "Dataset", "Split", "expected_files", "load"]
