@@ -13,6 +13,7 @@ import argparse
 import ast
 import dataclasses
 import inspect
+import itertools
 import logging
 import sys
 import textwrap
@@ -32,9 +33,13 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body
     docs = {}
-    for node, nxt in zip(body, body[1:], strict=False):
-        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)):
+    for node, nxt in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(nxt, ast.Expr)
+            and isinstance(nxt.value, ast.Constant)
+        ):
             docs[node.target.id] = " ".join(str(nxt.value.value).split())
     return docs
 
@@ -78,12 +83,20 @@ def parse(cls: type[P], argv: list[str] | None = None) -> P:
     """Build ``cls`` from ``--field value`` arguments; unspecified fields keep their defaults."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
-    parser = _Parser(prog=f"python -m {cls.__module__}", description=inspect.getdoc(
-        sys.modules[cls.__module__]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog=f"python -m {cls.__module__}",
+        allow_abbrev=False,
+        description=inspect.getdoc(sys.modules[cls.__module__]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     for f in dataclasses.fields(cls):
         default = "auto" if f.default is None else f.default
-        parser.add_argument(f"--{f.name}", default=None, metavar="VALUE",
-                            help=f"{docs.get(f.name, '')} (default: {default})")
+        parser.add_argument(
+            f"--{f.name}",
+            default=None,
+            metavar="VALUE",
+            help=f"{docs.get(f.name, '')} (default: {default})",
+        )
     ns = parser.parse_args(argv)
     given = {k: _convert(k, v, hints[k]) for k, v in vars(ns).items() if v is not None}
     return cls(**given)
@@ -92,8 +105,11 @@ def parse(cls: type[P], argv: list[str] | None = None) -> P:
 def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -> typing.NoReturn:
     """Parse parameters, run ``main`` and exit: 0 done, 2 bad input (one line), 1 other failure."""
     quiet = "--quiet" in (argv or sys.argv) and _next_is_true(argv or sys.argv)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         main(parse(cls, argv))
     except RobustError as exc:
@@ -123,8 +139,9 @@ def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     """Raise a ConfigError unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
     if value not in choices:
-        raise ConfigError(f"{name} must be one of {', '.join(map(str, choices))}, "
-                          f"but got {name}={value!r}")
+        raise ConfigError(
+            f"{name} must be one of {', '.join(map(str, choices))}, but got {name}={value!r}"
+        )
 
 
 def check_min(name: str, value: float | None, low: float, *, strict: bool = False) -> None:

@@ -18,8 +18,9 @@ log = logging.getLogger("robust")
 
 def main(p: train.Params) -> str:
     """Run the study; return the parent run id."""
-    with tracking.stage("main", _cli.as_dict(p), dataset=p.dataset, force=True,
-                        quiet=p.quiet) as run:
+    with tracking.stage(
+        "main", _cli.as_dict(p), dataset=p.dataset, force=True, quiet=p.quiet
+    ) as run:
         with run.phase("train"):
             train_id = train.main(train.Params(**_cli.as_dict(p)))
         run.set_tags({"robust.child.train": train_id})

@@ -69,51 +69,83 @@ class Params:
         """These parameters with every ``auto`` replaced by the dataset's default."""
         d = defaults_for(self.dataset)
         return dataclasses.replace(
-            self, model=self.model or models.default_model(self.dataset),
-            epochs=self.epochs or d.epochs, lr=self.lr or d.lr,
-            batch_size=self.batch_size or d.batch_size, optimizer=self.optimizer or d.optimizer)
+            self,
+            model=self.model or models.default_model(self.dataset),
+            epochs=self.epochs or d.epochs,
+            lr=self.lr or d.lr,
+            batch_size=self.batch_size or d.batch_size,
+            optimizer=self.optimizer or d.optimizer,
+        )
 
 
 def main(p: Params, *, force: bool | None = None) -> str:
     """Run (or reuse) the train stage; return its run id."""
     p = p.resolved()
     force = p.force if force is None else force
-    with tracking.stage("train", _cli.as_dict(p), dataset=p.dataset, force=force,
-                        quiet=p.quiet) as run:
+    with tracking.stage(
+        "train", _cli.as_dict(p), dataset=p.dataset, force=force, quiet=p.quiet
+    ) as run:
         if run.reused:
             return run.run_id
         seed_everything(p.seed)
         with run.phase("load"):
-            ds = data.load(p.dataset, p.data_dir, seed=p.seed, size=p.size,
-                           grayscale=p.grayscale, preset=p.preset)
+            ds = data.load(
+                p.dataset,
+                p.data_dir,
+                seed=p.seed,
+                size=p.size,
+                grayscale=p.grayscale,
+                preset=p.preset,
+            )
         model = models.build(p.model, ds.input_shape, ds.num_classes)
-        run.log_params({"n_train": len(ds.train), "n_val": len(ds.val), "n_test": len(ds.test),
-                        "n_parameters": sum(t.numel() for t in model.parameters())})
+        run.log_params(
+            {
+                "n_train": len(ds.train),
+                "n_val": len(ds.val),
+                "n_test": len(ds.test),
+                "n_parameters": sum(t.numel() for t in model.parameters()),
+            }
+        )
         with run.phase("fit"):
             t0 = time.perf_counter()
-            fit(model, ds.train, ds.val, epochs=p.epochs, lr=p.lr,
-                          batch_size=p.batch_size, optimizer=p.optimizer, seed=p.seed,
-                          device=p.device, progress=not p.quiet,
-                          on_epoch=lambda epoch, m: run.log_metrics(_namespaced(m), step=epoch))
+            fit(
+                model,
+                ds.train,
+                ds.val,
+                epochs=p.epochs,
+                lr=p.lr,
+                batch_size=p.batch_size,
+                optimizer=p.optimizer,
+                seed=p.seed,
+                device=p.device,
+                progress=not p.quiet,
+                on_epoch=lambda epoch, m: run.log_metrics(_namespaced(m), step=epoch),
+            )
             fit_s = time.perf_counter() - t0
         run.log_metrics({"train/samples_per_s": len(ds.train) * p.epochs / fit_s})
         with run.phase("evaluate"):
             report = evaluate(model, ds.test, ds.num_classes)
-        run.log_metrics({f"test/{k}": report[k] for k in
-                         ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro")})
+        run.log_metrics(
+            {
+                f"test/{k}": report[k]
+                for k in ("accuracy", "loss", "precision_macro", "recall_macro", "f1_macro")
+            }
+        )
         plot_confusion(report["confusion"], ds.classes, run.outdir / "confusion.png")
         confusion_csv(report["confusion"], ds.classes, run.outdir / "confusion.csv")
         run.log_artifact(run.outdir / "confusion.png", "confusion")
         run.log_artifact(run.outdir / "confusion.csv", "confusion")
         with run.phase("save"):
-            run.log_model(model, dataset=ds.name, classes=ds.classes,
-                          input_example=ds.test.x[:4].numpy())
+            run.log_model(
+                model, dataset=ds.name, classes=ds.classes, input_example=ds.test.x[:4].numpy()
+            )
         return run.run_id
 
 
 def _namespaced(epoch_metrics: dict[str, float]) -> dict[str, float]:
     """``train_loss`` → ``train/loss`` (CleanRL-style namespaced keys)."""
     return {k.replace("_", "/", 1): v for k, v in epoch_metrics.items()}
+
 
 if __name__ == "__main__":
     _cli.run(main, Params)

@@ -66,7 +66,10 @@ def git_commit() -> str | None:
             return None
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=5,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -87,8 +90,14 @@ def cache_key(stage: str, params: Mapping[str, Any], upstream: Mapping[str, str]
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
-def find_reusable(client, experiment_id: str, stage: str, key: str,
-                  params: Mapping[str, Any], upstream: Mapping[str, str]) -> str | None:
+def find_reusable(
+    client,
+    experiment_id: str,
+    stage: str,
+    key: str,
+    params: Mapping[str, Any],
+    upstream: Mapping[str, str],
+) -> str | None:
     """The newest FINISHED run with ``key``; logs why each near-match was rejected."""
     runs = client.search_runs(
         [experiment_id],
@@ -102,8 +111,11 @@ def find_reusable(client, experiment_id: str, stage: str, key: str,
         if tags.get(KEY_TAG) == key:
             if run.info.status == "FINISHED":
                 return run.info.run_id
-            log.info("not reusing %s: same inputs but its status is %s",
-                     run.info.run_id, run.info.status)
+            log.info(
+                "not reusing %s: same inputs but its status is %s",
+                run.info.run_id,
+                run.info.status,
+            )
             continue
         if KEY_TAG not in tags:
             continue  # a pointer run (reuse) or a run that failed before it was keyed

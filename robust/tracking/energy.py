@@ -34,9 +34,10 @@ class EnergyMeter:
     """Wraps one ``OfflineEmissionsTracker``; phases are codecarbon tasks (not nestable)."""
 
     def __init__(self) -> None:
+        from codecarbon import OfflineEmissionsTracker  # its import sets its logger to INFO
+
         for name in ("codecarbon", "apscheduler"):
             logging.getLogger(name).setLevel(logging.ERROR)
-        from codecarbon import OfflineEmissionsTracker
 
         self._tracker = OfflineEmissionsTracker(
             country_iso_code=os.environ.get("ROBUST_CO2_COUNTRY", "USA"),
@@ -45,8 +46,6 @@ class EnergyMeter:
             tracking_mode="process",
             allow_multiple_runs=True,
         )
-        for name in ("codecarbon",):
-            logging.getLogger(name).setLevel(logging.ERROR)
 
     def start(self) -> EnergyMeter:
         self._tracker.start()

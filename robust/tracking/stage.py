@@ -12,6 +12,7 @@ another active run the stage becomes its child.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import shutil
@@ -39,8 +40,15 @@ class StageRun:
         outdir: a private temporary directory for files to be logged as artifacts.
     """
 
-    def __init__(self, run_id: str, *, reused: bool = False, quiet: bool = False,
-                 monitor: ResourceMonitor | None = None, energy: EnergyMeter | None = None):
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        reused: bool = False,
+        quiet: bool = False,
+        monitor: ResourceMonitor | None = None,
+        energy: EnergyMeter | None = None,
+    ):
         self.run_id = run_id
         self.reused = reused
         self.quiet = quiet
@@ -84,8 +92,9 @@ class StageRun:
     def phase(self, name: str) -> Iterator[None]:
         """Time a phase: logs ``time/<name>_s``, ``energy/<name>_kwh`` and process usage."""
         if self._phase is not None:
-            raise RuntimeError(f"phase {name!r} opened inside phase {self._phase!r}; "
-                               "phases do not nest")
+            raise RuntimeError(
+                f"phase {name!r} opened inside phase {self._phase!r}; phases do not nest"
+            )
         self._phase = name
         self._monitor.begin(name)
         self._energy.begin(name)
@@ -96,8 +105,9 @@ class StageRun:
             usage = self._monitor.end(name)
             self._phase = None
             self.log_metrics(_usage_metrics(usage, name))
-            self.log_metrics({f"energy/{name}_kwh": energy.kwh,
-                              f"emissions/{name}_kg": energy.kg_co2})
+            self.log_metrics(
+                {f"energy/{name}_kwh": energy.kwh, f"emissions/{name}_kg": energy.kg_co2}
+            )
             self.flush()
 
     # ---- artifacts -----------------------------------------------------------------------
@@ -141,20 +151,27 @@ class StageRun:
         """
         import mlflow
         import numpy as np
+        import torch
 
         from robust.models import save
 
         directory = save(model, self.outdir / "model", dataset=dataset, classes=classes)
         self.log_artifacts(directory, "model")
         example = np.asarray(input_example, dtype=np.float32)
-        was_training = model.training
-        model.eval()
-        try:
-            with _quiet_loggers("mlflow", "torch"):
-                mlflow.pytorch.log_model(model.cpu(), name="mlflow_model",
-                                         input_example=example, serialization_format="pt2")
-        finally:
-            model.train(was_training)
+        cpu_model = copy.deepcopy(model).cpu().eval()  # never move the caller's model
+        with _quiet_loggers("mlflow", "torch"):
+            # explicit requirements: MLflow's inference re-imports the model in a
+            # subprocess and took 8 s of a 10 s save phase
+            mlflow.pytorch.log_model(
+                cpu_model,
+                name="mlflow_model",
+                input_example=example,
+                serialization_format="pt2",
+                pip_requirements=[
+                    f"torch=={torch.__version__.split('+')[0]}",
+                    f"mlflow=={mlflow.__version__}",
+                ],
+            )
 
     def _stage_file(self, artifact_file: str) -> Path:
         path = self.outdir / artifact_file
@@ -202,9 +219,15 @@ def _experiment_id() -> str:
 
 
 @contextlib.contextmanager
-def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
-          upstream: Mapping[str, str] | None = None, force: bool = False,
-          quiet: bool = False) -> Iterator[StageRun]:
+def stage(
+    name: str,
+    params: Mapping[str, Any],
+    *,
+    dataset: str | None = None,
+    upstream: Mapping[str, str] | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> Iterator[StageRun]:
     """Open the tracked run of stage ``name`` (or find an identical FINISHED one to reuse).
 
     Args:
@@ -232,12 +255,21 @@ def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
         exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
         reuse = cache.find_reusable(client, exp, name, key, params, upstream)
     if reuse is not None:
-        log.info("reusing FINISHED %s run %s (same parameters, upstream runs and code); "
-                 "pass force=true to recompute", name, reuse)
+        log.info(
+            "reusing FINISHED %s run %s (same parameters, upstream runs and code); "
+            "pass force=true to recompute",
+            name,
+            reuse,
+        )
         if adopting:  # mlflow run already made a run: make it a pointer to the reused one
             mlflow.start_run()
-            mlflow.set_tags({"robust.stage": name, "robust.dataset": dataset or "",
-                             store.REUSED_FROM_TAG: reuse})
+            mlflow.set_tags(
+                {
+                    "robust.stage": name,
+                    "robust.dataset": dataset or "",
+                    store.REUSED_FROM_TAG: reuse,
+                }
+            )
             mlflow.end_run("FINISHED")
         run = StageRun(reuse, reused=True, quiet=quiet)
         try:
@@ -247,14 +279,21 @@ def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
         return
 
     mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    tags = {"robust.stage": name, "robust.dataset": dataset or "",
-            cache.CODE_TAG: cache.code_version(), cache.KEY_TAG: key}
+    tags = {
+        "robust.stage": name,
+        "robust.dataset": dataset or "",
+        cache.CODE_TAG: cache.code_version(),
+        cache.KEY_TAG: key,
+    }
     tags.update({f"robust.upstream.{k}": v for k, v in upstream.items()})
     if commit := cache.git_commit():
         tags["robust.git_commit"] = commit
     with _quiet_loggers("mlflow.system_metrics"):
-        mlrun = mlflow.start_run(nested=active is not None, log_system_metrics=True,
-                                 run_name=None if adopting else f"{name}-{dataset or ''}")
+        mlrun = mlflow.start_run(
+            nested=active is not None,
+            log_system_metrics=True,
+            run_name=None if adopting else f"{name}-{dataset or ''}",
+        )
     run_id = mlrun.info.run_id
     monitor = ResourceMonitor().start()
     monitor.begin("__total__")
@@ -262,8 +301,13 @@ def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
     run = StageRun(run_id, quiet=quiet, monitor=monitor, energy=energy)
     status = "FAILED"
     try:
-        run.set_tags(tags | {"robust.energy.method": energy.method,
-                             "robust.energy.estimate": str(energy.is_estimate).lower()})
+        run.set_tags(
+            tags
+            | {
+                "robust.energy.method": energy.method,
+                "robust.energy.estimate": str(energy.is_estimate).lower(),
+            }
+        )
         run.log_params(dict(params))
         log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
         yield run
@@ -279,10 +323,13 @@ def stage(name: str, params: Mapping[str, Any], *, dataset: str | None = None,
         total = energy.stop()
         usage = monitor.end("__total__")
         monitor.stop()
-        metrics = {k.replace("__total___", "total_"): v
-                   for k, v in _usage_metrics(usage, "__total__").items()}
-        run.log_metrics(metrics | {"energy/total_kwh": total.kwh,
-                                   "emissions/total_kg": total.kg_co2})
+        metrics = {
+            k.replace("__total___", "total_"): v
+            for k, v in _usage_metrics(usage, "__total__").items()
+        }
+        run.log_metrics(
+            metrics | {"energy/total_kwh": total.kwh, "emissions/total_kg": total.kg_co2}
+        )
         run.flush()
         run._close()
         with _quiet_loggers("mlflow.system_metrics"):

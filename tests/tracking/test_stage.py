@@ -31,9 +31,17 @@ def test_finished_run_logs_params_tags_and_costs(mlflow_store):
     assert tags["robust.code_version"].startswith("src-")
     assert "cpu=" in tags["robust.energy.method"]
     m = r.data.metrics
-    for key in ("time/total_s", "time/fit_s", "energy/total_kwh", "energy/fit_kwh",
-                "emissions/total_kg", "process/total_cpu_percent", "process/total_peak_rss_mb",
-                "process/fit_cpu_percent", "process/fit_peak_rss_mb"):
+    for key in (
+        "time/total_s",
+        "time/fit_s",
+        "energy/total_kwh",
+        "energy/fit_kwh",
+        "emissions/total_kg",
+        "process/total_cpu_percent",
+        "process/total_peak_rss_mb",
+        "process/fit_cpu_percent",
+        "process/fit_peak_rss_mb",
+    ):
         assert key in m, key
     assert m["time/total_s"] >= m["time/fit_s"] > 0
     assert m["energy/total_kwh"] >= m["energy/fit_kwh"] > 0
@@ -56,8 +64,10 @@ def test_peak_rss_sees_a_large_allocation(mlflow_store):
 
 
 def test_error_marks_run_failed_with_one_line_tag(mlflow_store):
-    with pytest.raises(ConfigError, match="epochs must be at least 1"), \
-            stage("train", PARAMS, dataset="digits") as run:
+    with (
+        pytest.raises(ConfigError, match="epochs must be at least 1"),
+        stage("train", PARAMS, dataset="digits") as run,
+    ):
         raise ConfigError("epochs must be at least 1,\n but got epochs=-1")
     r = MlflowClient().get_run(run.run_id)
     assert r.info.status == "FAILED"
@@ -128,8 +138,12 @@ def test_stage_inside_stage_is_a_child_run(mlflow_store):
 
 
 def test_phases_do_not_nest(mlflow_store):
-    with pytest.raises(RuntimeError, match="phases do not nest"), stage("t", {}) as run, \
-            run.phase("a"), run.phase("b"):
+    with (
+        pytest.raises(RuntimeError, match="phases do not nest"),
+        stage("t", {}) as run,
+        run.phase("a"),
+        run.phase("b"),
+    ):
         pass
 
 
@@ -154,11 +168,17 @@ def test_tensors_round_trip_without_pickle(mlflow_store):
     assert torch.equal(loaded["x"], x) and loaded["y"].tolist() == [0, 1, 2]
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    pytest.param(1e-3, "0.001", id="float"), pytest.param(0.001, "0.001", id="same-float"),
-    pytest.param(3.0, "3", id="integral-float"), pytest.param(True, "true", id="bool"),
-    pytest.param(None, "auto", id="none"), pytest.param(("a", "b"), "a,b", id="tuple"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        pytest.param(1e-3, "0.001", id="float"),
+        pytest.param(0.001, "0.001", id="same-float"),
+        pytest.param(3.0, "3", id="integral-float"),
+        pytest.param(True, "true", id="bool"),
+        pytest.param(None, "auto", id="none"),
+        pytest.param(("a", "b"), "a,b", id="tuple"),
+    ],
+)
 def test_canonical_strings(value, text):
     assert cache.canonical(value) == text
 
