@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import dataclass
 
 
@@ -31,7 +32,11 @@ _CPU_MODES = {
 
 
 class EnergyMeter:
-    """Wraps one ``OfflineEmissionsTracker``; phases are codecarbon tasks (not nestable)."""
+    """Wraps one ``OfflineEmissionsTracker``; phases are codecarbon tasks (not nestable).
+
+    ``start`` returns at once: codecarbon's hardware probe (about 1.2 s, mostly waiting) runs
+    in a thread, overlapping the tracking store's start-up; every other method waits for it.
+    """
 
     def __init__(self) -> None:
         from codecarbon import OfflineEmissionsTracker  # its import sets its logger to INFO
@@ -48,12 +53,26 @@ class EnergyMeter:
         )
 
     def start(self) -> EnergyMeter:
-        self._tracker.start()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._start, name="robust-energy", daemon=True)
+        self._thread.start()
         return self
+
+    def _start(self) -> None:
+        try:
+            self._tracker.start()
+        except BaseException as exc:  # re-raised in the caller's thread by _ready
+            self._error = exc
+
+    def _ready(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
     @property
     def method(self) -> str:
         """How each component was measured, e.g. ``cpu=TDP estimate ...; ram=estimate``."""
+        self._ready()
         parts = []
         for hw in getattr(self._tracker, "_hardware", []):
             kind = type(hw).__name__
@@ -70,13 +89,16 @@ class EnergyMeter:
         return "cpu=RAPL" not in self.method
 
     def begin(self, name: str) -> None:
+        self._ready()
         self._tracker.start_task(name)
 
     def end(self) -> Energy:
+        self._ready()
         data = self._tracker.stop_task()
         return Energy(float(data.energy_consumed), float(data.emissions))
 
     def stop(self) -> Energy:
+        self._ready()
         self._tracker.stop()
         data = self._tracker.final_emissions_data
         if data is None:

@@ -70,7 +70,7 @@ class ResourceMonitor:
     Several windows may be open at once (the whole stage and one phase).
     """
 
-    def __init__(self, interval: float = 0.25) -> None:
+    def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
         self._proc = psutil.Process()
         self._gpu = _Gpu()

@@ -241,20 +241,28 @@ def stage(
     Yields:
         A ``StageRun``; when ``run.reused`` is True the pipeline should return at once.
     """
-    import mlflow
+    energy = EnergyMeter().start()  # its hardware probe overlaps the store's start-up
+    try:
+        import mlflow
 
-    store.configure()
-    upstream = dict(upstream or {})
-    key = cache.cache_key(name, params, upstream)
-    client = store.client()
-    active = mlflow.active_run()
-    adopting = _adopted_run_id()
+        store.configure()
+        upstream = dict(upstream or {})
+        key = cache.cache_key(name, params, upstream)
+        client = store.client()
+        adopting = _adopted_run_id()
+        reuse = None
+        if not force:
+            exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
+            reuse = cache.find_reusable(client, exp, name, key, params, upstream)
+        if reuse is None:
+            mlrun = _start_run(mlflow, name, dataset, adopting)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            energy.stop()
+        raise
 
-    reuse = None
-    if not force:
-        exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
-        reuse = cache.find_reusable(client, exp, name, key, params, upstream)
     if reuse is not None:
+        energy.stop()
         log.info(
             "reusing FINISHED %s run %s (same parameters, upstream runs and code); "
             "pass force=true to recompute",
@@ -278,31 +286,14 @@ def stage(
             run._close()
         return
 
-    mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    tags = {
-        "robust.stage": name,
-        "robust.dataset": dataset or "",
-        cache.CODE_TAG: cache.code_version(),
-        cache.KEY_TAG: key,
-    }
-    tags.update({f"robust.upstream.{k}": v for k, v in upstream.items()})
-    if commit := cache.git_commit():
-        tags["robust.git_commit"] = commit
-    with _quiet_loggers("mlflow.system_metrics"):
-        mlrun = mlflow.start_run(
-            nested=active is not None,
-            log_system_metrics=True,
-            run_name=None if adopting else f"{name}-{dataset or ''}",
-        )
     run_id = mlrun.info.run_id
     monitor = ResourceMonitor().start()
     monitor.begin("__total__")
-    energy = EnergyMeter().start()
     run = StageRun(run_id, quiet=quiet, monitor=monitor, energy=energy)
     status = "FAILED"
     try:
         run.set_tags(
-            tags
+            _stage_tags(name, dataset, key, upstream)
             | {
                 "robust.energy.method": energy.method,
                 "robust.energy.estimate": str(energy.is_estimate).lower(),
@@ -335,6 +326,32 @@ def stage(
         with _quiet_loggers("mlflow.system_metrics"):
             mlflow.end_run(status)
         log.info("%s run %s %s in %.1f s", name, run_id, status, usage.wall_s)
+
+
+def _start_run(mlflow, name: str, dataset: str | None, adopting: str | None):
+    """Start (or adopt) the MLflow run of a stage that is not reused; return it."""
+    mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+    with _quiet_loggers("mlflow.system_metrics"):
+        return mlflow.start_run(
+            nested=mlflow.active_run() is not None,
+            log_system_metrics=True,
+            run_name=None if adopting else f"{name}-{dataset or ''}",
+        )
+
+
+def _stage_tags(
+    name: str, dataset: str | None, key: str, upstream: Mapping[str, str]
+) -> dict[str, str]:
+    tags = {
+        "robust.stage": name,
+        "robust.dataset": dataset or "",
+        cache.CODE_TAG: cache.code_version(),
+        cache.KEY_TAG: key,
+    }
+    tags.update({f"robust.upstream.{k}": v for k, v in upstream.items()})
+    if commit := cache.git_commit():
+        tags["robust.git_commit"] = commit
+    return tags
 
 
 def _adopted_run_id() -> str | None:

@@ -1,7 +1,8 @@
 """Where runs live: the tracking URI, run look-ups and artifact downloads.
 
 The default store is ``sqlite:///mlruns/mlflow.db`` (relative to the working directory) with
-artifacts under ``mlruns/``; ``MLFLOW_TRACKING_URI`` overrides it. MLflow's own default
+artifacts under ``mlruns/``; ``MLFLOW_TRACKING_URI`` or ``mlflow.set_tracking_uri`` overrides
+it. MLflow's own default
 (``sqlite:///mlflow.db``) is a different file, so the README exports the variable for the
 ``mlflow`` CLI too.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 from robust.errors import ConfigError
@@ -20,8 +22,16 @@ log = logging.getLogger(__name__)
 
 
 def tracking_uri() -> str:
-    """The tracking URI in force: ``MLFLOW_TRACKING_URI`` or the project default."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The tracking URI in force: ``MLFLOW_TRACKING_URI``, else one set with
+    ``mlflow.set_tracking_uri`` in this process, else the project default."""
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    if "mlflow" in sys.modules:  # never import mlflow just to ask
+        from mlflow.tracking._tracking_service import utils
+
+        if utils.is_tracking_uri_set():
+            return str(utils.get_tracking_uri())
+    return DEFAULT_TRACKING_URI
 
 
 def configure() -> str:

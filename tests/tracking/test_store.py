@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mlflow
 import pytest
 from mlflow import MlflowClient
 
@@ -10,9 +11,14 @@ from robust.tracking import DEFAULT_TRACKING_URI, fail_adopted_run, get_run, lat
 from robust.tracking.store import tracking_uri
 
 
-def test_default_uri_and_override(monkeypatch):
+def test_default_uri_and_overrides(monkeypatch):
+    from mlflow.tracking._tracking_service import utils
+
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(utils, "_tracking_uri", None)
     assert tracking_uri() == DEFAULT_TRACKING_URI == "sqlite:///mlruns/mlflow.db"
+    mlflow.set_tracking_uri("sqlite:///set-in-python.db")
+    assert tracking_uri() == "sqlite:///set-in-python.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")
     assert tracking_uri() == "sqlite:///x.db"
 
