@@ -9,7 +9,8 @@ per-pair ratios is reported, since identical 60 s runs differ by up to 20 % here
 Fixed cost: what a stage adds to a fresh process, as every ``mlflow run`` starts one — a cold
 ``python`` that imports robust and opens and closes an empty stage (imports of mlflow and
 codecarbon, store connection, run creation, codecarbon start/stop, system-metrics thread) minus
-a cold ``python`` that only imports robust and torch. Median of ``--repeats``.
+a cold ``python`` that only imports robust and torch; both leave with ``os._exit`` as the
+pipelines do (``pipelines/_cli.entry``). Median of ``--repeats``.
 
 Expected: overhead ≤ 5 % on a 60 s stage and a fixed cost under 3 s.
 Run: ``python benchmarks/tracking_overhead.py [--seconds 60] [--pairs 4] [--repeats 3]``.
@@ -26,8 +27,12 @@ import sys
 import tempfile
 import time
 
-_BARE = "import torch, robust.data, robust.models"
-_STAGE = _BARE + "; from robust.tracking import stage\nwith stage('bench', {}, force=True): pass"
+_EXIT = "\nimport os, sys; sys.stdout.flush(); os._exit(0)"  # as pipelines/_cli.entry exits
+_BARE = "import torch, robust.data, robust.models" + _EXIT
+_STAGE = (
+    "import torch, robust.data, robust.models; from robust.tracking import stage\n"
+    "with stage('bench', {}, force=True): pass" + _EXIT
+)
 
 
 def _cold(code: str, env: dict[str, str]) -> float:
@@ -41,6 +46,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="target stage length")
     ap.add_argument("--pairs", type=int, default=4, help="baseline/tracked pairs")
     ap.add_argument("--repeats", type=int, default=3, help="cold-process repeats")
+    ap.add_argument("--fixed-only", action="store_true", help="measure the fixed cost only")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -58,6 +64,8 @@ def main() -> None:
         f"fixed cost (cold process, median of {args.repeats}): {s0 - b0:.2f} s "
         f"(target < 3 s): {s0:.2f} s with an empty stage vs {b0:.2f} s imports only"
     )
+    if args.fixed_only:
+        return
 
     from robust import data, models
     from robust.tracking import stage

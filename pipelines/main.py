@@ -29,4 +29,4 @@ def main(p: train.Params) -> str:
 
 
 if __name__ == "__main__":
-    _cli.run(main, train.Params)
+    _cli.entry(main, train.Params)

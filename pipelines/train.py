@@ -148,4 +148,4 @@ def _namespaced(epoch_metrics: dict[str, float]) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    _cli.run(main, Params)
+    _cli.entry(main, Params)
