@@ -38,6 +38,8 @@ def configure() -> str:
     """Point MLflow at the store in force (creating ``mlruns/`` for the default) and return it."""
     import mlflow
 
+    if not sys.stderr.isatty():  # MLflow's download bars would flood logs and CI output
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     uri = tracking_uri()
     if uri == DEFAULT_TRACKING_URI:
         Path("mlruns").mkdir(exist_ok=True)

@@ -1,0 +1,85 @@
+"""Shared chores of the gradient attacks: argument checks, labels, the input gradient."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from robust.errors import ConfigError
+from robust.utils import eval_mode, model_device
+
+
+def check_inputs(x: Tensor, y: Tensor | None, use_predicted: bool) -> None:
+    """``x`` is (N, C, H, W) float in [0, 1]; ``y`` is (N,) integer labels unless predicted."""
+    if not isinstance(x, Tensor) or x.dim() != 4 or not x.is_floating_point():
+        raise ConfigError(
+            f"x must be a float tensor of shape (N, C, H, W), but got "
+            f"{type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}"
+        )
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ConfigError(
+            f"x must lie in [0, 1], but got values in [{x.min():.3g}, {x.max():.3g}]"
+        )
+    if use_predicted:
+        return
+    if y is None:
+        raise ConfigError("y (the true labels) is required unless use_predicted=True")
+    if y.shape != (x.shape[0],) or y.is_floating_point():
+        raise ConfigError(
+            f"y must be integer labels of shape ({x.shape[0]},), but got "
+            f"{y.dtype} of shape {tuple(y.shape)}"
+        )
+
+
+def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
+    ok = value >= 0 if allow_zero else value > 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:
+        bound = "at least 0" if allow_zero else "greater than 0"
+        raise ConfigError(f"{name} must be {bound}, but got {name}={value!r}")
+
+
+def check_count(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be an integer of at least 1, but got {name}={value!r}")
+
+
+@torch.no_grad()
+def labels(
+    model: nn.Module, x: Tensor, y: Tensor | None, use_predicted: bool, batch_size: int
+) -> Tensor:
+    """The labels to attack: ``y``, or the model's predictions (on the CPU, int64)."""
+    if not use_predicted:
+        return y.detach().to("cpu", torch.int64)
+    device = model_device(model)
+    return (
+        torch.cat(
+            [
+                model(x[i : i + batch_size].to(device)).argmax(1).cpu()
+                for i in range(0, len(x), batch_size)
+            ]
+        )
+        if len(x)
+        else torch.empty(0, dtype=torch.int64)
+    )
+
+
+def input_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+    """∇ₓ of the summed cross-entropy of the model's logits (per-sample, batch-independent).
+
+    Only the input's gradient is taken (``autograd.grad``), so no parameter ``.grad`` changes.
+    """
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(model(x), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+@contextlib.contextmanager
+def attack_mode(model: nn.Module) -> Iterator[torch.device]:
+    """Eval mode for the attack (restored afterwards); yields the model's device."""
+    with eval_mode(model):
+        yield model_device(model)

@@ -1,0 +1,115 @@
+"""The attack stage end to end on digits (pipelines/attack.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from mlflow import MlflowClient
+from safetensors.torch import load_file
+
+from pipelines import attack, train
+from robust import tracking
+from robust.attacks import lp
+from robust.errors import ConfigError
+
+
+@pytest.fixture
+def model_run(mlflow_store) -> str:
+    return train.main(train.Params(epochs=3, quiet=True))
+
+
+def _tensors(run_id: str, split: str) -> dict[str, torch.Tensor]:
+    return load_file(tracking.download_artifacts(run_id, f"adversarial/{split}.safetensors"))
+
+
+def test_pgd_stage_logs_metrics_artifacts_and_lineage(model_run):
+    run_id = attack.main(attack.Params(method="pgd", steps=5, splits=("test",), quiet=True))
+    r = MlflowClient().get_run(run_id)
+    m = r.data.metrics
+    assert r.data.tags["robust.upstream.model"] == model_run
+    assert r.data.params["eps"] == "0.3" and r.data.params["model_run"] == model_run
+    for key in (
+        "clean_accuracy",
+        "accuracy",
+        "success_rate",
+        "linf_mean",
+        "linf_max",
+        "l2_mean",
+        "l2_max",
+        "samples_per_s",
+    ):
+        assert f"test/{key}" in m, key
+    assert m["test/accuracy"] < m["test/clean_accuracy"] - 0.5
+    assert m["test/linf_max"] == pytest.approx(0.3, abs=1e-6)
+    assert "time/attack_test_s" in m and "energy/attack_test_kwh" in m
+    t = _tensors(run_id, "test")
+    assert t["x"].shape == (360, 1, 8, 8) and torch.equal(t["index"], torch.arange(360))
+    assert t["x"].min() >= 0 and t["x"].max() <= 1
+    arts = {a.path for a in MlflowClient().list_artifacts(run_id, "grid")}
+    assert arts == {"grid/test.png"}
+
+
+def test_guided_retraining_preset_draws_thirds_of_the_test_size(model_run):
+    run_id = attack.main(attack.Params(preset="guided_retraining", quiet=True))
+    m = MlflowClient().get_run(run_id).data.metrics
+    names = json.loads(
+        tracking.download_artifacts(run_id, "adversarial/attacks.json").read_text()
+    )["attacks"]
+    assert list(names.values()) == ["bim_l2", "bim_l1", "fgsm_linf"]
+    from robust.data import load
+
+    ds = load("digits")
+    for split in ("train", "test"):
+        t = _tensors(run_id, split)
+        assert len(t["x"]) == 360  # n_adv defaults to the test-set size, as in the seed
+        assert len(set(t["index"].tolist())) == 360
+        assert torch.bincount(t["attack"]).tolist() == [120, 120, 120]
+        x = getattr(ds, split).x[t["index"]]
+        for code, norm in enumerate(("2", "1", "inf")):
+            sel = t["attack"] == code
+            assert torch.all(lp(t["x"][sel] - x[sel], norm) <= 0.05 + 1e-6)
+        assert f"{split}/fgsm_linf/accuracy" in m
+    assert m["test/accuracy"] <= m["test/clean_accuracy"]
+
+
+def test_identical_attack_is_reused(model_run, caplog):
+    caplog.set_level("INFO", logger="robust")
+    p = attack.Params(method="fgsm", splits=("test",), quiet=True)
+    first = attack.main(p)
+    assert attack.main(p) == first
+    assert f"reusing FINISHED attack run {first}" in caplog.text
+
+
+def test_model_run_must_be_a_train_run(model_run):
+    first = attack.main(attack.Params(method="fgsm", splits=("test",), quiet=True))
+    with pytest.raises(ConfigError, match="is a 'attack' run, but a 'train' run is required"):
+        attack.main(attack.Params(model_run=first, quiet=True))
+    with pytest.raises(ConfigError, match="was trained on dataset 'digits', not 'mnist'"):
+        attack.main(attack.Params(model_run=model_run, dataset="mnist", quiet=True))
+
+
+def test_without_a_train_run_the_error_says_what_to_run(mlflow_store):
+    with pytest.raises(ConfigError, match=r"no FINISHED train run on dataset 'digits'.*-e train"):
+        attack.main(attack.Params(quiet=True))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--method", "cw"], "method must be one of fgsm, pgd, bim", id="method"),
+        pytest.param(["--norm", "3"], "norm must be one of inf, 2, 1", id="norm"),
+        pytest.param(["--eps", "-1"], "eps must be at least 0", id="eps"),
+        pytest.param(
+            ["--splits", "train,dev"], "splits must be one of train, val, test", id="split"
+        ),
+        pytest.param(["--preset", "x"], "preset must be one of guided_retraining", id="preset"),
+        pytest.param(["--steps", "0"], "steps must be at least 1", id="steps"),
+    ],
+)
+def test_bad_parameters(argv, message):
+    from pipelines import _cli
+
+    with pytest.raises(ConfigError, match=message):
+        _cli.parse(attack.Params, argv)
