@@ -24,9 +24,9 @@ something; the timed runs use the random labels (the cost does not depend on the
 Method: each candidate is warmed up once on a slice, then timed by a pilot run on that slice;
 the candidates are then run round-robin ``--repeats`` times and the median is reported (CUDA is
 synchronised around each run). A baseline whose pilot predicts more than ``--budget`` seconds
-per repeat (on 2 CPU cores: ART at batch 32 for PGD, and every baseline of PGD on the CIFAR
-CNN) is timed on the first m inputs (whole batches of 512, about half the budget) and scaled by
-n/m, and its entry says "extrapolated from n=m"; ours always runs on all n inputs. Ratios are
+per repeat (on 2 idle CPU cores the PGD baselines on the CIFAR CNN take about 110-150 s) is
+timed on the first m inputs (whole batches of 512, about half the budget) and scaled by n/m,
+and its entry says "extrapolated from n=m"; ours always runs on all n inputs. Ratios are
 baseline time over ours: 3.4× means the baseline takes 3.4 times as long.
 
 Expected floor: ours at least 1.5× faster than ART at equal batch size (512), and not slower

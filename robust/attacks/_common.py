@@ -20,10 +20,10 @@ def check_inputs(x: Tensor, y: Tensor | None, use_predicted: bool) -> None:
             f"x must be a float tensor of shape (N, C, H, W), but got "
             f"{type(x).__name__} of shape {tuple(getattr(x, 'shape', ()))}"
         )
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ConfigError(
-            f"x must lie in [0, 1], but got values in [{x.min():.3g}, {x.max():.3g}]"
-        )
+    if x.numel():
+        low, high = torch.aminmax(x)  # one pass over x
+        if low < 0 or high > 1:
+            raise ConfigError(f"x must lie in [0, 1], but got values in [{low:.3g}, {high:.3g}]")
     if use_predicted:
         return
     if y is None:

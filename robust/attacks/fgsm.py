@@ -53,6 +53,9 @@ def fgsm(
         for i in range(0, len(x), batch_size):
             x0 = x[i : i + batch_size].detach().to(device, torch.float32)
             grad = _common.input_gradient(model, x0, target[i : i + batch_size].to(device))
-            delta = project(eps * unit(grad, norm), eps, norm)
-            out[i : i + batch_size] = (x0 + delta).clamp(0, 1).to(out.device, out.dtype)
+            if norm == "inf":  # ε·sign(g) lies on the ball exactly: no projection pass
+                x_adv = torch.add(x0, grad.sign_(), alpha=eps)
+            else:  # a unit-norm step can round just past the ball
+                x_adv = x0 + project(eps * unit(grad, norm), eps, norm)
+            out[i : i + batch_size] = x_adv.clamp_(0, 1).to(out.device, out.dtype)
     return out
