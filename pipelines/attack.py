@@ -55,8 +55,8 @@ class Params:
     """Inputs per split for the preset; auto: the size of the test split (as the seed)."""
     seed: int = 0
     """Seed of the random starts and of the preset's draw."""
-    batch_size: int = 512
-    """Inputs per forward/backward pass."""
+    batch_size: int | None = None
+    """Inputs per forward/backward pass; auto: 1024 on CUDA, sized to the input on the CPU."""
     device: str = "auto"
     """auto (CUDA when present), cpu or cuda."""
     data_dir: str | None = None

@@ -24,7 +24,7 @@ def fgsm(
     norm: str = "inf",
     *,
     use_predicted: bool = False,
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Untargeted fast gradient attack.
 
@@ -35,7 +35,8 @@ def fgsm(
         eps: perturbation budget in ``norm`` (≥ 0).
         norm: ``"inf"`` (default), ``"2"`` or ``"1"``.
         use_predicted: attack the model's predictions instead of ``y`` (seed 004's setting).
-        batch_size: inputs per forward/backward pass.
+        batch_size: inputs per forward/backward pass; None picks one for the device
+            (``_common.batch_size_for``).
 
     Returns:
         (N, C, H, W) tensor like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
@@ -45,10 +46,12 @@ def fgsm(
     """
     norm = check_norm(norm)
     _common.check_positive("eps", eps, allow_zero=True)
-    _common.check_count("batch_size", batch_size)
+    if batch_size is not None:
+        _common.check_count("batch_size", batch_size)
     _common.check_inputs(x, y, use_predicted)
     out = torch.empty_like(x)
     with _common.attack_mode(model) as device:
+        batch_size = _common.batch_size_for(x, device, batch_size)
         target = _common.labels(model, x, y, use_predicted, batch_size)
         for i in range(0, len(x), batch_size):
             x0 = x[i : i + batch_size].detach().to(device, torch.float32)

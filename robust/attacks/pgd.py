@@ -35,7 +35,7 @@ def pgd(
     seed: int = 0,
     *,
     use_predicted: bool = False,
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Untargeted PGD with per-sample best over restarts.
 
@@ -51,7 +51,8 @@ def pgd(
         restarts: independent starts; each sample keeps its strongest result.
         seed: seed of the random starts.
         use_predicted: attack the model's predictions instead of ``y``.
-        batch_size: inputs per forward/backward pass.
+        batch_size: inputs per forward/backward pass; None picks one for the device
+            (``_common.batch_size_for``).
 
     Returns:
         (N, C, H, W) tensor like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
@@ -63,7 +64,8 @@ def pgd(
     _common.check_positive("eps", eps, allow_zero=True)
     _common.check_count("steps", steps)
     _common.check_count("restarts", restarts)
-    _common.check_count("batch_size", batch_size)
+    if batch_size is not None:
+        _common.check_count("batch_size", batch_size)
     if step_size is None:
         step_size = 2.5 * eps / steps
     _common.check_positive("step_size", step_size, allow_zero=eps == 0)
@@ -74,6 +76,7 @@ def pgd(
     best_fooled = torch.zeros(len(x), dtype=torch.bool)
     generator = torch.Generator().manual_seed(seed)
     with _common.attack_mode(model) as device:
+        batch_size = _common.batch_size_for(x, device, batch_size)
         target = _common.labels(model, x, y, use_predicted, batch_size)
         for _ in range(restarts):
             noise = random_delta(x.shape, eps, norm, generator) if random_start else None
@@ -83,6 +86,9 @@ def pgd(
                 yb = target[sl].to(device)
                 start = noise[sl].to(device) if noise is not None else None
                 x_adv = _iterate(model, x0, yb, eps, steps, step_size, norm, start)
+                if restarts == 1:  # nothing to choose: skip the selection's forward pass
+                    best[sl] = x_adv.to(best.device, best.dtype)
+                    continue
                 with torch.no_grad():
                     logits = model(x_adv)
                     loss = F.cross_entropy(logits, yb, reduction="none").cpu()
@@ -109,7 +115,7 @@ def bim(
     norm: str = "inf",
     *,
     use_predicted: bool = False,
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> Tensor:
     """Basic iterative method: PGD from the clean input, one run (Kurakin et al., 2016).
 

@@ -49,7 +49,7 @@ def guided_retraining(
     *,
     eps: float = 0.05,
     seed: int = 0,
-    batch_size: int = 512,
+    batch_size: int | None = None,
 ) -> AdversarialSet:
     """Seed 000's mix of L2-BIM, L1-BIM and L∞-FGSM over ``n_adv`` drawn inputs.
 
