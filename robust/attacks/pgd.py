@@ -40,19 +40,12 @@ def pgd(
     """Untargeted PGD with per-sample best over restarts.
 
     Args:
-        model: classifier returning logits; run in eval mode, its mode restored afterwards.
-        x: (N, C, H, W) float in [0, 1]; never modified.
-        y: (N,) true labels; ignored (may be None) with ``use_predicted=True``.
-        eps: perturbation budget in ``norm`` (≥ 0).
+        model, x, y, eps, norm, use_predicted, batch_size: as for :func:`robust.attacks.fgsm`.
         steps: iterations per restart (≥ 1).
         step_size: absolute step length in ``norm``; None means 2.5·ε/steps (Madry et al.).
-        norm: ``"inf"`` (default), ``"2"`` or ``"1"``.
         random_start: start from a uniform sample of the ε-ball (else from ``x``).
         restarts: independent starts; each sample keeps its strongest result.
         seed: seed of the random starts.
-        use_predicted: attack the model's predictions instead of ``y``.
-        batch_size: inputs per forward/backward pass; None picks one for the device
-            (``_common.batch_size_for``).
 
     Returns:
         (N, C, H, W) tensor like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
