@@ -108,12 +108,9 @@ def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -
 
     Any other exception propagates (Python prints its traceback and exits 1).
     """
-    args = sys.argv[1:] if argv is None else argv
-    quiet = "--quiet" in args and _next_is_true(args)
+    # ``quiet`` only turns progress bars off: what a stage did (e.g. reuse) is always said
     logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+        level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
     try:
         main(parse(cls, argv))
@@ -147,11 +144,6 @@ def entry(main: Callable[[P], Any], cls: type[P]) -> typing.NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _next_is_true(argv: list[str]) -> bool:
-    i = argv.index("--quiet")
-    return i + 1 < len(argv) and argv[i + 1].lower() in ("true", "1", "yes")
 
 
 def as_dict(params: Any) -> dict[str, Any]:

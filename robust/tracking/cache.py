@@ -126,7 +126,13 @@ def find_reusable(
 
 
 def _differences(run, ours: Mapping[str, str], upstream: Mapping[str, str]) -> list[str]:
-    tags, theirs = run.data.tags, run.data.params
+    tags = run.data.tags
+    theirs = {
+        k.removeprefix("resolved."): v
+        for k, v in sorted(  # resolved.* wins
+            run.data.params.items(), key=lambda kv: kv[0].startswith("resolved.")
+        )
+    }
     reasons = []
     if tags.get(CODE_TAG) != code_version():
         reasons.append(f"code changed ({tags.get(CODE_TAG)} -> {code_version()})")

@@ -299,7 +299,7 @@ def stage(
                 "robust.energy.estimate": str(energy.is_estimate).lower(),
             }
         )
-        run.log_params(dict(params))
+        run.log_params(_new_params(client, run_id, params))
         log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
         yield run
         status = "FINISHED"
@@ -352,6 +352,20 @@ def _stage_tags(
     if commit := cache.git_commit():
         tags["robust.git_commit"] = commit
     return tags
+
+
+def _new_params(client, run_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Params to log. Under ``mlflow run`` MLflow has already logged them as given
+    (``epochs=auto``) and forbids changing a value, so a resolved value that differs is logged
+    as ``resolved.<key>`` (``resolved.epochs=30``)."""
+    logged = client.get_run(run_id).data.params
+    out = {}
+    for key, value in params.items():
+        if key not in logged:
+            out[key] = value
+        elif logged[key] != cache.canonical(value):
+            out[f"resolved.{key}"] = value
+    return out
 
 
 def _adopted_run_id() -> str | None:

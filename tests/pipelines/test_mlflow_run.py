@@ -50,7 +50,6 @@ def test_bad_parameter_fails_the_mlflow_run_with_its_message(mlflow_store, param
     assert run.data.tags["robust.error"] == message
 
 
-@pytest.mark.slow
 def test_train_then_reuse_through_mlflow_run(mlflow_store):
     first = _mlflow_run(["-e", "train", "-P", "epochs=2", "-P", "quiet=true"], mlflow_store)
     assert first.returncode == 0, first.stderr
@@ -61,3 +60,6 @@ def test_train_then_reuse_through_mlflow_run(mlflow_store):
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
     assert runs[1].data.tags["robust.reused_from"] == runs[0].info.run_id
     assert runs[0].data.metrics["test/accuracy"] > 0.5
+    params = runs[0].data.params  # MLflow logged them as given; robust adds the resolution
+    assert params["epochs"] == "2" and params["model"] == "auto"
+    assert params["resolved.model"] == "digits_cnn" and params["resolved.lr"] == "0.001"
