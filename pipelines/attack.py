@@ -101,28 +101,31 @@ def main(p: Params) -> str:
         with run.phase("load"):
             ds = _upstream.dataset_of(model_run, p.data_dir)
             model = _upstream.model_of(model_run, str(resolve_device(p.device)))
-        names = {}
+        names: dict[int, str] = {}
         for split in p.splits:
             x, y = getattr(ds, split).x, getattr(ds, split).y
             with run.phase(f"attack_{split}"):
                 t0 = time.perf_counter()
                 adv = _generate(model, x, y, eps, p, n_adv=p.n_adv or len(ds.test))
                 rate = len(adv.x) / (time.perf_counter() - t0)
-            report = attack_report(model, x[adv.index], adv.x, adv.y)
+            x_src = x[adv.index]
+            report = attack_report(
+                model,
+                x_src,
+                adv.x,
+                adv.y,
+                groups=adv.attack,
+                group_names=adv.names if p.preset else (),
+            )
             run.log_metrics(
                 {f"{split}/{k}": v for k, v in report.items()} | {f"{split}/samples_per_s": rate}
             )
-            for code, name in enumerate(adv.names):
-                mask = adv.attack == code
-                if p.preset and mask.any():
-                    sub = attack_report(model, x[adv.index[mask]], adv.x[mask], adv.y[mask])
-                    run.log_metrics({f"{split}/{name}/accuracy": sub["accuracy"]})
-                names[code] = name
+            names = dict(enumerate(adv.names))
             run.log_tensors(
                 f"adversarial/{split}", x=adv.x, y=adv.y, index=adv.index, attack=adv.attack
             )
             plot_adversarial_grid(
-                model, x[adv.index], adv.x, adv.y, ds.classes, run.outdir / f"{split}.png"
+                model, x_src, adv.x, adv.y, ds.classes, run.outdir / f"{split}.png"
             )
             run.log_artifact(run.outdir / f"{split}.png", "grid")
         run.log_dict({"attacks": names, "params": params}, "adversarial/attacks.json")

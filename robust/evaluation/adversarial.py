@@ -12,7 +12,14 @@ from robust.evaluation.predict import predict
 
 
 def attack_report(
-    model: nn.Module, x: Tensor, x_adv: Tensor, y: Tensor, *, batch_size: int = 1024
+    model: nn.Module,
+    x: Tensor,
+    x_adv: Tensor,
+    y: Tensor,
+    *,
+    groups: Tensor | None = None,
+    group_names: Sequence[str] = (),
+    batch_size: int = 1024,
 ) -> dict[str, float]:
     """Accuracy on the clean and adversarial inputs, success rate and perturbation sizes.
 
@@ -23,7 +30,9 @@ def attack_report(
     Returns:
         ``clean_accuracy``, ``accuracy`` (on ``x_adv``), ``success_rate`` (prediction changed
         among the inputs the model classified correctly; 0 when it got none right),
-        ``linf_mean``, ``linf_max``, ``l2_mean``, ``l2_max``.
+        ``linf_mean``, ``linf_max``, ``l2_mean``, ``l2_max``; with ``groups`` ((N,) codes into
+        ``group_names``, e.g. which attack made each input) also ``<name>/accuracy`` per group,
+        from the same predictions.
     """
     pred = predict(model, x, batch_size=batch_size).argmax(1)
     pred_adv = predict(model, x_adv, batch_size=batch_size).argmax(1)
@@ -31,7 +40,7 @@ def attack_report(
     delta = (x_adv - x).flatten(1).float()
     linf, l2 = delta.abs().amax(1), delta.norm(dim=1)
     flipped = (pred_adv != pred) & correct
-    return {
+    report = {
         "clean_accuracy": float(correct.float().mean()),
         "accuracy": float((pred_adv == y).float().mean()),
         "success_rate": float(flipped.sum() / correct.sum()) if correct.any() else 0.0,
@@ -40,6 +49,12 @@ def attack_report(
         "l2_mean": float(l2.mean()),
         "l2_max": float(l2.max()),
     }
+    hit = (pred_adv == y).float()
+    for code, name in enumerate(group_names if groups is not None else ()):
+        mask = groups == code
+        if mask.any():
+            report[f"{name}/accuracy"] = float(hit[mask].mean())
+    return report
 
 
 def plot_adversarial_grid(
