@@ -1,0 +1,43 @@
+"""DGN generators (seed 004, DeepCustom): per-class convolutional autoencoders trained with
+custom losses, generating adversarial inputs with one forward pass and ε-clipping.
+
+Example:
+    >>> gens = dgn.train(model, x_train, y_train, loss="nce", eps=0.3, epochs=30)
+    >>> x_adv = gens.generate(x_test, y_test)            # or route="prediction", model=model
+"""
+
+from robust.attacks.dgn._architectures import ARCHITECTURES, CAE, auto_architecture, build
+from robust.attacks.dgn._defaults import EPS, Schedule, schedule_for
+from robust.attacks.dgn._generators import (
+    ROUTES,
+    SPECTRUM_INPUTS,
+    Generators,
+    eps_clip,
+    load,
+    save,
+    train,
+)
+from robust.attacks.dgn._losses import LOSSES, LossContext, LossSpec, register_loss
+from robust.attacks.dgn._properties import PROPERTIES
+
+__all__ = [
+    "ARCHITECTURES",
+    "CAE",
+    "EPS",
+    "LOSSES",
+    "PROPERTIES",
+    "ROUTES",
+    "SPECTRUM_INPUTS",
+    "Generators",
+    "LossContext",
+    "LossSpec",
+    "Schedule",
+    "auto_architecture",
+    "build",
+    "eps_clip",
+    "load",
+    "register_loss",
+    "save",
+    "schedule_for",
+    "train",
+]

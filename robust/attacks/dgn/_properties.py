@@ -1,0 +1,144 @@
+"""Problem-specific properties of the DGN losses, computed once per class before training.
+
+* ``relevant`` (LRP loss): the class's top-k input indices by mean LRP relevance over its
+  inputs (:func:`robust.explain.top_relevant`), as an int64 tensor into ``x[0].flatten()``;
+* ``suspicious`` (suspiciousness loss): ``{layer: indices}`` of the class's most suspicious
+  dense neurons (k over all dense layers together) and conv feature maps (k per conv layer),
+  from hit spectra over the class's inputs (:mod:`robust.faults`); the seed's rules for its
+  MNIST and CIFAR targets.
+
+Each property function is ``fn(model, x, y, classes, **options) -> {class: value}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from robust import faults
+from robust.errors import ConfigError
+from robust.utils import eval_mode, model_device
+
+log = logging.getLogger(__name__)
+
+PropertyFn = Callable[..., dict[int, Any]]
+
+
+def relevant(
+    model: nn.Module, x: Tensor, y: Tensor, classes: Sequence[int], *, k: int | None = None,
+    rule: str = "epsilon", **_: Any,
+) -> dict[int, Tensor]:  # fmt: skip
+    """Per class, the top-k most relevant input indices (LRP, mean over the class's inputs)."""
+    from robust import explain
+
+    keep = torch.isin(y, torch.as_tensor(list(classes), device=y.device))
+    k = k if k is not None else explain.default_k(tuple(x.shape[1:]))
+    top = explain.top_relevant(model, x[keep], y[keep], k, rule=rule)
+    return {c: torch.as_tensor(top[c], dtype=torch.int64) for c in classes}
+
+
+def hidden_layers(model: nn.Module) -> dict[str, str]:
+    """Zoo hidden layers in forward order: name → ``"conv"`` or ``"dense"``.
+
+    A hidden layer is a direct child holding a ``conv`` or ``linear`` module (``conv1``,
+    ``fc2``); the output layer ``logits`` is excluded, as in the seed.
+    """
+    layers: dict[str, str] = {}
+    for name, child in model.named_children():
+        kinds = {n for n, _ in child.named_children()}
+        if "conv" in kinds:
+            layers[name] = "conv"
+        elif "linear" in kinds:
+            layers[name] = "dense"
+    if not layers:
+        raise ConfigError(
+            "the suspiciousness loss needs a zoo model with conv<k>/fc<k> hidden layers, but "
+            f"{type(model).__name__} has none"
+        )
+    return layers
+
+
+@torch.no_grad()
+def _spectra(
+    model: nn.Module, x: Tensor, y: Tensor, layers: Sequence[str], threshold: float,
+    batch_size: int,
+) -> dict[str, faults.Spectrum]:  # fmt: skip
+    """Hit spectra of ``layers``' post-activation outputs over (x, y), summed chunk by chunk."""
+    device = model_device(model)
+    modules = dict(model.named_modules())
+    totals: dict[str, faults.Spectrum] = {}
+    captured: dict[str, Tensor] = {}
+    handles = [
+        modules[name].register_forward_hook(
+            lambda _m, _a, out, name=name: captured.__setitem__(name, out)
+        )
+        for name in layers
+    ]
+    try:
+        with eval_mode(model):
+            for i in range(0, len(x), batch_size):
+                xb = x[i : i + batch_size].to(device)
+                correct = model(xb).argmax(1).cpu() == y[i : i + batch_size].cpu()
+                for name in layers:
+                    s = faults.spectrum(captured[name], correct.numpy(), threshold)
+                    totals[name] = _add(totals[name], s) if name in totals else s
+    finally:
+        for h in handles:
+            h.remove()
+    return totals
+
+
+def _add(a: faults.Spectrum, b: faults.Spectrum) -> faults.Spectrum:
+    return faults.Spectrum(a.ncs + b.ncs, a.nus + b.nus, a.ncf + b.ncf, a.nuf + b.nuf)
+
+
+def suspicious(
+    model: nn.Module, x: Tensor, y: Tensor, classes: Sequence[int], *, k: int | None = None,
+    measure: str = "tarantula", star: float = 2.0, threshold: float = 0.0,
+    spectrum_inputs: str = "fgsm", eps: float = 0.0, batch_size: int = 256, **_: Any,
+) -> dict[int, dict[str, Tensor]]:  # fmt: skip
+    """Per class, ``{layer: indices}`` of its most suspicious neurons and maps (k = 20 default).
+
+    Each class's spectrum is computed over that class's inputs only (as the seed), plus their
+    FGSM(``eps``) counterparts when ``spectrum_inputs="fgsm"``; a unit is active when its
+    post-ReLU output exceeds ``threshold``.
+    """
+    if measure not in faults.MEASURES:
+        raise ConfigError(
+            f"measure must be one of {', '.join(faults.MEASURES)}, but got {measure=}"
+        )
+    score = faults.MEASURES[measure]
+    layers = hidden_layers(model)
+    result: dict[int, dict[str, Tensor]] = {}
+    for c in classes:
+        mask = y == c
+        xc, yc = x[mask], y[mask]
+        if spectrum_inputs == "fgsm":
+            from robust.attacks.fgsm import fgsm
+
+            xc = torch.cat([xc, fgsm(model, xc, yc, eps)])
+            yc = torch.cat([yc, yc])
+        spectra = _spectra(model, xc, yc, list(layers), threshold, batch_size)
+        if next(iter(spectra.values())).n_fail == 0:
+            log.warning(
+                "class %s: the model gets all %d of its inputs right, so every unit's "
+                "suspiciousness is 0 and the top-%s are the first units by index",
+                c,
+                int(mask.sum()),
+                k or 20,
+            )
+        scores = {
+            name: score(s, star=star) if measure == "dstar" else score(s)
+            for name, s in spectra.items()
+        }
+        top = faults.top_suspicious(scores, 20 if k is None else k)
+        result[c] = {name: torch.as_tensor(idx, dtype=torch.int64) for name, idx in top.items()}
+    return result
+
+
+PROPERTIES: dict[str, PropertyFn] = {"relevant": relevant, "suspicious": suspicious}
+"""Property name → function computing it for every class."""

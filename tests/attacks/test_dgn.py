@@ -1,0 +1,278 @@
+"""DGN generators (robust.attacks.dgn): architectures, losses, clipping, training, generation."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+
+from robust.attacks import dgn
+from robust.attacks.dgn._losses import LossContext, pre_activations
+from robust.errors import ConfigError, DataError
+
+
+def _latent(arch: str, shape: tuple[int, int, int]) -> tuple[int, ...]:
+    net = dgn.build(arch, shape).eval()
+    with torch.no_grad():
+        return tuple(net.encoder(torch.zeros(1, *shape)).shape[1:])
+
+
+@pytest.mark.parametrize(
+    ("arch", "shape", "latent"),
+    [
+        ("mnist", (1, 28, 28), (128, 3, 3)),  # notes §2: 28 → 14 → 7 → 5 → 3 (SAME pool)
+        ("cifar", (3, 32, 32), (128, 5, 5)),  # 32 → 30 → 14 → 12 → 5
+        ("digits", (1, 8, 8), (64, 2, 2)),
+    ],
+)
+def test_seed_architectures_have_the_seed_shapes(arch, shape, latent):
+    assert _latent(arch, shape) == latent
+    net = dgn.build(arch, shape)
+    out = net(torch.rand(4, *shape))
+    assert out.shape == (4, *shape) and out.min() >= 0 and out.max() <= 1
+
+
+def test_cifar_decoder_swaps_kernel_and_stride_as_the_seed_code():
+    deconvs = [m for m in dgn.build("cifar", (3, 32, 32)).decoder.modules()]
+    deconvs = [m for m in deconvs if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert [(m.kernel_size[0], m.stride[0]) for m in deconvs] == [(3, 2), (4, 1), (4, 2), (3, 1)]
+    bns = [
+        m for m in dgn.build("cifar", (3, 32, 32)).modules() if isinstance(m, torch.nn.BatchNorm2d)
+    ]
+    assert len(bns) == 3 and all(b.momentum == 0.01 and b.eps == 1e-3 for b in bns)
+
+
+@settings(max_examples=15, deadline=None)
+@given(c=st.sampled_from([1, 3]), h=st.integers(3, 70), w=st.integers(3, 70))
+def test_fitting_architecture_reproduces_any_input_size(c, h, w):
+    net = dgn.build("fitting", (c, h, w))
+    assert net(torch.rand(2, c, h, w)).shape == (2, c, h, w)
+
+
+def test_auto_architecture_and_size_errors():
+    assert dgn.auto_architecture((1, 28, 28)) == "mnist"
+    assert dgn.auto_architecture((3, 32, 32)) == "cifar"
+    assert dgn.auto_architecture((1, 8, 8)) == "digits"
+    assert dgn.auto_architecture((3, 48, 48)) == "fitting"
+    with pytest.raises(ConfigError, match="needs 28x28 inputs"):
+        dgn.build("mnist", (1, 32, 32))
+    with pytest.raises(ConfigError, match="architecture must be one of"):
+        dgn.build("resnet", (1, 8, 8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    eps=st.floats(0.001, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_eps_clip_is_within_budget_in_range_and_keeps_the_sign(eps, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(3, 1, 5, 5, generator=g)
+    x_gen = torch.rand(3, 1, 5, 5, generator=g)
+    out = dgn.eps_clip(x, x_gen, eps)
+    assert (out - x).abs().max() <= eps + 1e-6
+    assert out.min() >= 0 and out.max() <= 1
+    # Eq. 4.8: the perturbation keeps its sign; inside the budget it is untouched
+    assert torch.all(torch.sign(out - x) * torch.sign(x_gen - x) >= 0)
+    inside = (x_gen - x).abs() <= eps
+    assert torch.allclose(out[inside], x_gen[inside])
+
+
+# ---- losses -------------------------------------------------------------------------------
+
+
+def test_lrp_loss_is_eq_4_1(trained):
+    x = torch.rand(5, 1, 8, 8)
+    x_gen = torch.rand(5, 1, 8, 8)
+    relevant = torch.tensor([3, 10, 63])
+    ctx = LossContext(trained, 2, 0.3, {"relevant": relevant})
+    got = dgn.LOSSES["lrp"].fn(x, x_gen, ctx, alpha=0.25)
+    flat, gen = x.flatten(1), x_gen.flatten(1)
+    rest = torch.tensor([i for i in range(64) if i not in (3, 10, 63)])
+    want = (
+        0.25 * ((flat[:, relevant] - 0.3 - gen[:, relevant]) ** 2).mean()
+        + 0.75 * ((flat[:, rest] + 0.3 - gen[:, rest]) ** 2).mean()
+    )
+    assert got.item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_nce_loss_is_eq_4_2(trained):
+    x, x_gen = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    ctx = LossContext(trained, 4, 0.3)
+    got = dgn.LOSSES["nce"].fn(x, x_gen, ctx, alpha=2.0, beta=0.5)
+    ce = F.cross_entropy(trained(x_gen), torch.full((6,), 4))
+    assert got.item() == pytest.approx((2.0 * ((x - x_gen) ** 2).mean() - 0.5 * ce).item(), 1e-6)
+
+
+def test_susp_loss_is_eq_4_6_with_dense_and_conv_terms(trained):
+    x, x_gen = torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8)
+    sets = {"conv1": torch.tensor([0, 5]), "conv2": torch.tensor([1]), "fc1": torch.tensor([7])}
+    ctx = LossContext(trained, 1, 0.3, {"suspicious": sets})
+    got = dgn.LOSSES["susp"].fn(x, x_gen, ctx, alpha=0.6, lam=0.3, gamma=0.2)
+    with torch.no_grad():
+        za, zb = pre_activations(trained, x, sets), pre_activations(trained, x_gen, sets)
+
+    def term(d, s):
+        n = torch.tensor([i for i in range(d.shape[1]) if i not in s.tolist()])
+        return 0.3 * d[:, s].mean() + 0.2 * d[:, n].abs().mean()
+
+    want = sum(term((za[k] - zb[k]).mean((2, 3)), sets[k]) for k in ("conv1", "conv2"))
+    want = want + term(za["fc1"] - zb["fc1"], sets["fc1"])
+    want = 0.6 * want + 0.4 * ((x - x_gen) ** 2).mean()
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert za["conv1"].shape == (4, 16, 8, 8) and za["fc1"].shape == (4, 64)
+
+
+def test_a_custom_loss_registers_in_a_few_lines_and_trains(trained, digits):
+    @dgn.register_loss("brighten_test")
+    def brighten(x, x_gen, ctx, *, alpha=1.0):
+        return alpha * F.mse_loss(x_gen, (x + ctx.eps).clamp(0, 1))
+
+    try:
+        spec = dgn.LOSSES["brighten_test"]
+        assert spec.weights == {"alpha": 1.0} and spec.needs == ()
+        x, y = digits.train.x[:60], digits.train.y[:60]
+        gens = dgn.train(trained, x, y, "brighten_test", eps=0.2, epochs=1, progress=False)
+        assert gens.spec["loss"] == "brighten_test" and gens.spec["weights"] == {"alpha": 1.0}
+        with pytest.raises(ConfigError, match="takes the weights alpha, but got beta"):
+            dgn.train(trained, x, y, "brighten_test", eps=0.2, beta=2.0, progress=False)
+    finally:
+        del dgn.LOSSES["brighten_test"]
+
+
+def test_register_loss_rejects_bad_signatures_and_needs():
+    with pytest.raises(ConfigError, match="fn\\(x, x_gen, ctx, \\*, weight=default"):
+        dgn.register_loss("bad")(lambda x, x_gen: x)
+    with pytest.raises(ConfigError, match="needs must name properties"):
+        dgn.register_loss("bad", needs=("gradients",))
+    assert "bad" not in dgn.LOSSES
+
+
+# ---- training and generation --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(digits):
+    """60 training inputs of classes 0..9 (6 each at least) for quick training."""
+    keep = torch.cat([torch.nonzero(digits.train.y == c)[:8, 0] for c in range(10)])
+    return digits.train.x[keep], digits.train.y[keep]
+
+
+@pytest.fixture(scope="module")
+def gens(trained, small):
+    return dgn.train(trained, *small, "nce", eps=0.3, epochs=2, batch_size=16, progress=False)
+
+
+def test_training_leaves_the_target_untouched_and_is_seeded(trained, small, gens):
+    before = {k: v.clone() for k, v in trained.state_dict().items()}
+    grads = [None if p.grad is None else p.grad.clone() for p in trained.parameters()]
+    trained.train()
+    try:
+        again = dgn.train(trained, *small, "nce", eps=0.3, epochs=2, batch_size=16, progress=False)
+        assert trained.training
+    finally:
+        trained.eval()
+    for p, g in zip(trained.parameters(), grads, strict=True):  # no gradient leaks in
+        assert (p.grad is None and g is None) or torch.equal(p.grad, g)
+    assert all(torch.equal(before[k], v) for k, v in trained.state_dict().items())
+    for a, b in zip(gens.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert gens.classes == tuple(range(10))
+    assert all(len(h) == 2 for h in gens.history.values())
+
+
+def test_generate_routes_by_label_through_each_class_generator(gens, digits):
+    x, y = digits.test.x[:50], digits.test.y[:50]
+    x_before = x.clone()
+    out = gens.generate(x, y, batch_size=7)
+    assert torch.equal(x, x_before)
+    with torch.no_grad():
+        for i in (0, 13, 49):
+            want = dgn.eps_clip(x[i : i + 1], gens(x[i : i + 1], int(y[i])), 0.3)
+            assert torch.allclose(out[i : i + 1], want, atol=1e-6)
+    assert (out - x).abs().max() <= 0.3 + 1e-6 and out.min() >= 0 and out.max() <= 1
+    assert torch.allclose(out, gens.generate(x, y, batch_size=1024), atol=1e-6)
+
+
+def test_generate_by_prediction_needs_the_model_and_no_labels(gens, trained, digits):
+    x = digits.test.x[:40]
+    pred = trained(x).argmax(1)
+    assert torch.allclose(
+        gens.generate(x, model=trained, route="prediction"), gens.generate(x, pred), atol=1e-6
+    )
+    with pytest.raises(ConfigError, match='route="prediction" needs the target model'):
+        gens.generate(x, route="prediction")
+    with pytest.raises(ConfigError, match="y \\(the true labels\\) is required"):
+        gens.generate(x)
+    with pytest.raises(ConfigError, match="route must be one of label, prediction"):
+        gens.generate(x, pred, route="random")
+
+
+def test_inputs_routed_to_a_class_without_generator_are_refused(trained, small, digits):
+    x, y = small
+    keep = y < 3
+    three = dgn.train(trained, x[keep], y[keep], "nce", eps=0.3, epochs=1, progress=False)
+    assert three.classes == (0, 1, 2)
+    with pytest.raises(ConfigError, match="every input must route to a class with a generator"):
+        three.generate(digits.test.x[:30], digits.test.y[:30])
+
+
+def test_training_refuses_classes_without_inputs(trained, small):
+    x, y = small
+    with pytest.raises(DataError, match="classes \\[5\\] have none"):
+        dgn.train(trained, x[y != 5], y[y != 5], "nce", eps=0.3, classes=range(10))
+
+
+def test_save_and_load_round_trip_without_pickle(gens, digits, tmp_path, monkeypatch):
+    dgn.save(gens, tmp_path)
+
+    def forbidden(*_a, **_k):
+        raise AssertionError("pickle must not be used")
+
+    monkeypatch.setattr(torch, "load", forbidden)
+    loaded = dgn.load(tmp_path)
+    x, y = digits.test.x[:64], digits.test.y[:64]
+    assert torch.equal(loaded.generate(x, y), gens.generate(x, y))
+    assert loaded.spec == gens.spec and loaded.history == gens.history
+    with pytest.raises(DataError, match="must hold saved DGN generators"):
+        dgn.load(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("loss", ["lrp", "susp"])
+def test_each_class_gets_its_own_properties(trained, small, loss):
+    x, y = small
+    gens = dgn.train(trained, x, y, loss, eps=0.3, epochs=1, progress=False, k=8)
+    key = "relevant" if loss == "lrp" else "suspicious"
+    props = [gens.properties[c][key] for c in range(10)]
+    flat = [p if loss == "lrp" else torch.cat(list(p.values())) for p in props]
+    assert len({tuple(f.tolist()) for f in flat}) > 1  # the seed gave all ten class 9's set
+    if loss == "lrp":
+        assert all(len(f) == 8 for f in flat)
+    else:  # k dense neurons in total, k maps per conv layer (capped at its maps)
+        assert all(len(p["fc1"]) == 8 and len(p["conv1"]) == 8 for p in props)
+
+
+def test_grouped_training_equals_training_each_class_alone(trained, small):
+    """All classes at once (grouped convolutions) = one class at a time (equal class sizes)."""
+    from robust.attacks.dgn._generators import _train_all
+    from robust.attacks.dgn._losses import get_loss
+
+    x, y = small
+    spec = get_loss("nce")
+    ctxs = [LossContext(trained, c, 0.3) for c in range(10)]
+    common = {"epochs": 2, "lr": 1e-3, "batch_size": 5, "seed": 3, "on_epoch": None}
+    bar = type("Bar", (), {"update": lambda *a: None, "set_postfix": lambda *a, **k: None})()
+    nets, hist = _train_all(
+        "digits", x, y, ctxs, spec.fn, {}, torch.device("cpu"), bar=bar, **common
+    )
+    for c in (0, 7):
+        alone, alone_hist = _train_all(
+            "digits", x, y, [ctxs[c]], spec.fn, {}, torch.device("cpu"), bar=bar, **common
+        )
+        assert hist[c] == pytest.approx(alone_hist[c], rel=1e-4)
+        for a, b in zip(
+            nets[c].state_dict().values(), alone[c].state_dict().values(), strict=True
+        ):
+            assert torch.allclose(a.float(), b.float(), atol=1e-5)
