@@ -1,9 +1,10 @@
 """Default DGN training schedules: seed 004's configurations where it has one (code notes §3.4).
 
 The seed's values are kept for MNIST-sized (``mnist``, ``fashion``) and CIFAR-sized
-(``cifar10``) data, per loss; ``digits`` gets 100 epochs at 1e-3 with batches of 16 (its classes
-have about 108 training inputs: 700 steps per class; 10–30 s for all ten on two CPU cores); anything else gets 50 epochs at 1e-3 with batches of 100. The seed decayed the
-learning rate only in Susp-MNIST (its other five configurations built the decay but never
+(``cifar10``) data, per loss. ``digits`` gets 100 epochs at 1e-3 with batches of 16: its
+classes have about 108 training inputs, so that is 700 steps per class, 10–30 s for all ten
+on two CPU cores. Anything else gets 50 epochs at 1e-3 with batches of 100. The seed decayed
+the learning rate only in Susp-MNIST (its other five configurations built the decay but never
 applied it); here it is constant everywhere.
 """
 
