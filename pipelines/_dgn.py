@@ -12,6 +12,11 @@ from robust.errors import ConfigError
 from robust.evaluation import predict
 
 WEIGHTS = ("alpha", "beta", "lam", "gamma")
+TRAINING = (
+    *WEIGHTS, "loss", "dgn_epochs", "dgn_lr", "dgn_batch_size", "dgn_split", "architecture",
+    "k", "measure", "star", "spectrum_inputs",
+)  # fmt: skip
+"""Params that only shape training: with ``generators_run`` they come from that run."""
 
 
 def resolved(p: Any) -> dict[str, Any]:
@@ -25,8 +30,9 @@ def resolved(p: Any) -> dict[str, Any]:
     }
 
 
-def generators_run(run_id: str, model_run: str) -> str:
-    """Check that ``run_id`` is a DGN attack run on ``model_run``; return its id."""
+def generators_run(run_id: str, model_run: str) -> tuple[str, dict[str, str]]:
+    """Check that ``run_id`` is a DGN attack run on ``model_run``; return its id and the
+    training params it used (which the reusing run logs instead of its own)."""
     run = tracking.get_run(run_id, stage="attack")
     params = run.data.params
     if params.get("method") != "dgn" or params.get("model_run") != model_run:
@@ -34,7 +40,7 @@ def generators_run(run_id: str, model_run: str) -> str:
             f"generators_run must be a method=dgn attack run on model_run {model_run}, but run "
             f"{run_id} has method={params.get('method')} and model_run={params.get('model_run')}"
         )
-    return run.info.run_id
+    return run.info.run_id, {k: params[k] for k in TRAINING if k in params}
 
 
 def generators(run: Any, p: Any, params: dict[str, Any], model, ds: data.Dataset):
@@ -79,4 +85,5 @@ def generate(gens: dgn.Generators, model, x, y, p: Any) -> attacks.AdversarialSe
         changed = predict(model, x_adv).argmax(1).cpu() != predict(model, x).argmax(1).cpu()
         x_adv, index = x_adv[changed], index[changed]
     attack = torch.zeros(len(index), dtype=torch.int64)
-    return attacks.AdversarialSet(x_adv, y[index], index, attack, (f"dgn_{p.loss}",))
+    name = f"dgn_{gens.spec.get('loss', p.loss)}"
+    return attacks.AdversarialSet(x_adv, y[index], index, attack, (name,))

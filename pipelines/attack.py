@@ -152,7 +152,8 @@ def main(p: Params) -> str:
     if p.method == "dgn":
         params |= _dgn.resolved(p)
         if p.generators_run is not None:
-            upstream["generators"] = _dgn.generators_run(p.generators_run, model_run)
+            upstream["generators"], trained_with = _dgn.generators_run(p.generators_run, model_run)
+            params |= trained_with
     with tracking.stage(
         "attack",
         params,

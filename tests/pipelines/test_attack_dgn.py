@@ -67,10 +67,12 @@ def test_dgn_stage_logs_losses_phases_generators_and_attack_metrics(dgn_runs):
 def test_generators_run_generates_without_training(dgn_runs):
     _, first = dgn_runs
     p = attack.Params(
-        method="dgn", generators_run=first, splits=("test",), dgn_epochs=2, quiet=True
+        method="dgn", generators_run=first, splits=("test",), loss="lrp", quiet=True
     )
     second = attack.main(p)
     r = MlflowClient().get_run(second)
+    # the training params are the generators' own, whatever this run was given
+    assert (r.data.params["loss"], r.data.params["dgn_epochs"]) == ("nce", "2")
     assert "time/train_s" not in r.data.metrics and "time/load_generators_s" in r.data.metrics
     assert r.data.tags["robust.upstream.generators"] == first
     assert torch.equal(_x(second)["x"], _x(first)["x"])

@@ -5,8 +5,10 @@ architecture are exactly one network whose convolutions have ``groups=K`` and wh
 are the K generators' channels side by side: class k's batch goes in as channels
 ``[k·C, (k+1)·C)`` and comes out there. Batch-norm statistics, max-pooling, ReLU and sigmoid
 are per channel, so nothing mixes between classes, and since Adam is element-wise, one Adam
-over the grouped parameters with the sum of the K losses is K independent Adams. On two CPU
-cores the digits generators train several times faster this way (``benchmarks/dgn.py``).
+over the grouped parameters with the sum of the K losses is K independent Adams
+(``tests/attacks/test_dgn.py`` checks that training all classes at once gives each class
+the weights it gets alone). It pays where per-operation overhead dominates: small generators,
+small batches, many classes.
 """
 
 from __future__ import annotations
