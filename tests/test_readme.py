@@ -38,3 +38,20 @@ def test_python_api_example_runs(tmp_path, monkeypatch):
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["acts"].shape == (360, 64)
     assert (tmp_path / "my_model" / "model.safetensors").exists()
+
+
+def test_dgn_custom_loss_example_runs(tmp_path, monkeypatch):
+    from robust.attacks import dgn
+
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## DGN generators", 1)[1].split("\n## ", 1)[0]
+    (code,) = re.findall(r"```python\n(.+?)\n```", section, re.S)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        dgn.LOSSES.pop("flip", None)
+    assert namespace["x_adv"].shape == (360, 1, 8, 8)
+    assert (namespace["x_adv"] - namespace["ds"].test.x).abs().max() <= 0.3 + 1e-6
+    assert (tmp_path / "my_generators" / "generators.safetensors").exists()

@@ -276,3 +276,23 @@ def test_grouped_training_equals_training_each_class_alone(trained, small):
             nets[c].state_dict().values(), alone[c].state_dict().values(), strict=True
         ):
             assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+
+def test_spectra_of_a_net_equal_a_direct_count(trained, digits):
+    """Hit spectra through hooks, in chunks, equal counting each input's activations by hand."""
+    from robust.attacks.dgn._properties import _spectra, hidden_layers
+    from robust.models import activations
+
+    x, y = digits.val.x[:45], digits.val.y[:45]
+    layers = hidden_layers(trained)
+    assert layers == {"conv1": "conv", "conv2": "conv", "fc1": "dense"}
+    got = _spectra(trained, x, y, list(layers), threshold=0.0, batch_size=16)
+    correct = (trained(x).argmax(1) == y).tolist()
+    for name in layers:
+        acts = activations(trained, x, name).tolist()  # N lists of units, flattened
+        expect = {k: [0] * len(acts[0]) for k in ("ncs", "nus", "ncf", "nuf")}
+        for row, ok in zip(acts, correct, strict=True):
+            for u, value in enumerate(row):
+                expect[("nc" if value > 0 else "nu") + ("s" if ok else "f")][u] += 1
+        for key, want in expect.items():
+            assert getattr(got[name], key).flatten().tolist() == want

@@ -66,9 +66,7 @@ def test_dgn_stage_logs_losses_phases_generators_and_attack_metrics(dgn_runs):
 
 def test_generators_run_generates_without_training(dgn_runs):
     _, first = dgn_runs
-    p = attack.Params(
-        method="dgn", generators_run=first, splits=("test",), loss="lrp", quiet=True
-    )
+    p = attack.Params(method="dgn", generators_run=first, splits=("test",), loss="lrp", quiet=True)
     second = attack.main(p)
     r = MlflowClient().get_run(second)
     # the training params are the generators' own, whatever this run was given
