@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from pipelines import _cli, _dgn, _upstream
-from robust import attacks, data, tracking
+from robust import attacks, data, faults, tracking
 from robust.attacks import dgn
 from robust.errors import ConfigError
 from robust.evaluation import attack_report, plot_adversarial_grid
@@ -118,8 +118,8 @@ class Params:
         _cli.check_choice("dgn_split", self.dgn_split, SPLITS)
         _cli.check_choice("loss", self.loss, dgn.LOSSES)
         _cli.check_choice("architecture", self.architecture, ("auto", *dgn.ARCHITECTURES))
-        _cli.check_choice("measure", self.measure, ("tarantula", "ochiai", "dstar"))
-        _cli.check_choice("spectrum_inputs", self.spectrum_inputs, ("fgsm", "clean"))
+        _cli.check_choice("measure", self.measure, faults.MEASURES)
+        _cli.check_choice("spectrum_inputs", self.spectrum_inputs, dgn.SPECTRUM_INPUTS)
         _cli.check_choice("route", self.route, dgn.ROUTES)
         if self.method == "dgn" and self.norm != "inf":
             raise ConfigError(f"method=dgn clips in the L∞ norm only, but got norm={self.norm}")

@@ -36,6 +36,7 @@ from robust.attacks.dgn._grouped import stack, unstack
 from robust.attacks.dgn._losses import LossContext, get_loss
 from robust.attacks.dgn._properties import PROPERTIES
 from robust.errors import ConfigError, DataError
+from robust.evaluation.predict import predict
 from robust.utils import eval_mode, model_device
 
 ROUTES = ("label", "prediction")
@@ -119,7 +120,7 @@ class Generators(nn.Module):
         if route == "prediction":
             if model is None:
                 raise ConfigError('route="prediction" needs the target model, but got model=None')
-            routes = _predict(model, x, batch_size)
+            routes = predict(model, x, batch_size=batch_size).argmax(1).to(x.device)
         else:
             routes = y.to(x.device, torch.int64)
         missing = sorted(set(torch.unique(routes).tolist()) - set(self.classes))
@@ -143,16 +144,6 @@ class Generators(nn.Module):
         result = torch.empty_like(x)
         result[order] = out
         return result
-
-
-@torch.no_grad()
-def _predict(model: nn.Module, x: Tensor, batch_size: int) -> Tensor:
-    device = model_device(model)
-    with eval_mode(model):
-        preds = [
-            model(x[i : i + batch_size].to(device)).argmax(1) for i in range(0, len(x), batch_size)
-        ]
-    return torch.cat(preds).to(x.device) if preds else torch.empty(0, dtype=torch.int64)
 
 
 def train(

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from robust.attacks.dgn._capture import capture
 from robust.errors import ConfigError
 
 
@@ -196,34 +197,4 @@ def pre_activations(
     Unlike :func:`robust.models.activations` this keeps the graph, so a loss can backpropagate
     through it to the generator.
     """
-    modules = dict(model.named_modules())
-    captured: dict[str, Tensor] = {}
-    handles = []
-    try:
-        for name in layers:
-            handles.append(_inner(modules, name).register_forward_hook(_store(captured, name)))
-        model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    missing = [n for n in layers if n not in captured]
-    if missing:
-        raise ConfigError(f"layers must run in the model's forward pass, but {missing} did not")
-    return captured
-
-
-def _inner(modules: Mapping[str, nn.Module], name: str) -> nn.Module:
-    """The affine part of a zoo layer: ``<name>.conv`` / ``<name>.linear``, else the layer."""
-    for child in ("conv", "linear"):
-        if f"{name}.{child}" in modules:
-            return modules[f"{name}.{child}"]
-    if name not in modules:
-        raise ConfigError(f"layer must be one of the model's layers, but got {name!r}")
-    return modules[name]
-
-
-def _store(captured: dict[str, Tensor], name: str) -> Callable[..., None]:
-    def hook(_module: nn.Module, _args: Any, out: Tensor) -> None:
-        captured[name] = out
-
-    return hook
+    return capture(model, x, list(layers), pre_activation=True)[1]

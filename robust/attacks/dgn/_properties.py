@@ -20,12 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from robust import faults
+from robust.attacks.dgn._capture import capture
+from robust.attacks.fgsm import fgsm
 from robust.errors import ConfigError
 from robust.utils import eval_mode, model_device
 
 log = logging.getLogger(__name__)
 
 PropertyFn = Callable[..., dict[int, Any]]
+SUSPICIOUS_K = 20
+"""Suspicious units per class by default (seed 004: k = 20 on MNIST and CIFAR)."""
 
 
 def relevant(
@@ -69,26 +73,14 @@ def _spectra(
 ) -> dict[str, faults.Spectrum]:  # fmt: skip
     """Hit spectra of ``layers``' post-activation outputs over (x, y), summed chunk by chunk."""
     device = model_device(model)
-    modules = dict(model.named_modules())
     totals: dict[str, faults.Spectrum] = {}
-    captured: dict[str, Tensor] = {}
-    handles = [
-        modules[name].register_forward_hook(
-            lambda _m, _a, out, name=name: captured.__setitem__(name, out)
-        )
-        for name in layers
-    ]
-    try:
-        with eval_mode(model):
-            for i in range(0, len(x), batch_size):
-                xb = x[i : i + batch_size].to(device)
-                correct = model(xb).argmax(1).cpu() == y[i : i + batch_size].cpu()
-                for name in layers:
-                    s = faults.spectrum(captured[name], correct.numpy(), threshold)
-                    totals[name] = _add(totals[name], s) if name in totals else s
-    finally:
-        for h in handles:
-            h.remove()
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            logits, acts = capture(model, x[i : i + batch_size].to(device), layers)
+            correct = (logits.argmax(1).cpu() == y[i : i + batch_size].cpu()).numpy()
+            for name in layers:
+                s = faults.spectrum(acts[name], correct, threshold)
+                totals[name] = _add(totals[name], s) if name in totals else s
     return totals
 
 
@@ -118,8 +110,6 @@ def suspicious(
         mask = y == c
         xc, yc = x[mask], y[mask]
         if spectrum_inputs == "fgsm":
-            from robust.attacks.fgsm import fgsm
-
             xc = torch.cat([xc, fgsm(model, xc, yc, eps)])
             yc = torch.cat([yc, yc])
         spectra = _spectra(model, xc, yc, list(layers), threshold, batch_size)
@@ -129,13 +119,13 @@ def suspicious(
                 "suspiciousness is 0 and the top-%s are the first units by index",
                 c,
                 int(mask.sum()),
-                k or 20,
+                k or SUSPICIOUS_K,
             )
         scores = {
             name: score(s, star=star) if measure == "dstar" else score(s)
             for name, s in spectra.items()
         }
-        top = faults.top_suspicious(scores, 20 if k is None else k)
+        top = faults.top_suspicious(scores, SUSPICIOUS_K if k is None else k)
         result[c] = {name: torch.as_tensor(idx, dtype=torch.int64) for name, idx in top.items()}
     return result
 
