@@ -31,3 +31,32 @@ def mlflow_store(tmp_path, monkeypatch):
     yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
+
+
+# A small trained digits model shared by the attack and guidance tests (trained once per session).
+@pytest.fixture(scope="session")
+def digits():
+    from robust import data
+
+    return data.load("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained(digits):
+    from robust import models
+    from robust.training import fit
+
+    model = models.for_dataset(digits)
+    fit(
+        model,
+        digits.train,
+        digits.val,
+        epochs=8,
+        lr=1e-3,
+        batch_size=32,
+        optimizer="adam",
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
+    return model.eval()

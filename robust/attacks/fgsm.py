@@ -50,12 +50,12 @@ def fgsm(
         _common.check_count("batch_size", batch_size)
     _common.check_inputs(x, y, use_predicted)
     out = torch.empty_like(x)
-    with _common.attack_mode(model) as device:
-        batch_size = _common.batch_size_for(x, device, batch_size)
+    with _common.attack_mode(model) as run:
+        batch_size = _common.batch_size_for(x, run.device, batch_size)
         target = _common.labels(model, x, y, use_predicted, batch_size)
         for i in range(0, len(x), batch_size):
-            x0 = x[i : i + batch_size].detach().to(device, torch.float32)
-            grad = _common.input_gradient(model, x0, target[i : i + batch_size].to(device))
+            x0 = run.batch(x[i : i + batch_size])
+            grad = _common.input_gradient(run.model, x0, target[i : i + batch_size].to(run.device))
             if norm == "inf":  # ε·sign(g) lies on the ball exactly: no projection pass
                 x_adv = torch.add(x0, grad.sign_(), alpha=eps)
             else:  # a unit-norm step can round just past the ball

@@ -68,22 +68,22 @@ def pgd(
     best_loss = torch.full((len(x),), -torch.inf)
     best_fooled = torch.zeros(len(x), dtype=torch.bool)
     generator = torch.Generator().manual_seed(seed)
-    with _common.attack_mode(model) as device:
-        batch_size = _common.batch_size_for(x, device, batch_size)
+    with _common.attack_mode(model) as run:
+        batch_size = _common.batch_size_for(x, run.device, batch_size)
         target = _common.labels(model, x, y, use_predicted, batch_size)
         for _ in range(restarts):
             noise = random_delta(x.shape, eps, norm, generator) if random_start else None
             for i in range(0, len(x), batch_size):
                 sl = slice(i, i + batch_size)
-                x0 = x[sl].detach().to(device, torch.float32)
-                yb = target[sl].to(device)
-                start = noise[sl].to(device) if noise is not None else None
-                x_adv = _iterate(model, x0, yb, eps, steps, step_size, norm, start)
+                x0 = run.batch(x[sl])
+                yb = target[sl].to(run.device)
+                start = noise[sl].to(run.device) if noise is not None else None
+                x_adv = _iterate(run.model, x0, yb, eps, steps, step_size, norm, start)
                 if restarts == 1:  # nothing to choose: skip the selection's forward pass
                     best[sl] = x_adv.to(best.device, best.dtype)
                     continue
                 with torch.no_grad():
-                    logits = model(x_adv)
+                    logits = run.model(x_adv)
                     loss = F.cross_entropy(logits, yb, reduction="none").cpu()
                     fooled = (logits.argmax(1) != yb).cpu()
                 # stronger: fools where the best did not, or equally fooling with higher loss

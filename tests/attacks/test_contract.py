@@ -83,6 +83,7 @@ def test_caller_state_is_untouched(attack, trained, digits):
     assert torch.equal(x, x_before) and not x.requires_grad
     assert all(p.grad is None for p in trained.parameters())
     assert all(torch.equal(v, params[k]) for k, v in trained.state_dict().items())
+    assert all(p.is_contiguous() for p in trained.parameters())  # no channels-last leak
     assert not any(m._forward_hooks or m._backward_hooks for m in trained.modules())
 
 

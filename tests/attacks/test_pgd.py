@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from robust.attacks import fgsm, lp, pgd
+from robust.attacks import _common, fgsm, lp, pgd
 
 art = pytest.importorskip("art")
 from art.attacks.evasion import (  # noqa: E402
@@ -17,7 +17,11 @@ from art.attacks.evasion import (  # noqa: E402
 from art.estimators.classification import PyTorchClassifier  # noqa: E402
 
 
-def _art(model, shape):
+def _art(model, shape, *, as_attacked=True):
+    """ART on the model as our attacks run it on the CPU (a channels-last copy, see
+    ``_common.fast_copy``), so both sum the convolutions in the same order."""
+    if as_attacked:
+        model = _common.fast_copy(model, torch.device("cpu"))[0]
     return PyTorchClassifier(
         model,
         loss=nn.CrossEntropyLoss(),
@@ -49,6 +53,25 @@ def test_linf_pgd_equals_art(trained, digits, eps):
     )
     theirs = torch.from_numpy(attack.generate(x.numpy(), y.numpy()))
     torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)  # the same images
+    assert _accuracy(trained, ours, y) == _accuracy(trained, theirs, y)
+
+
+def test_linf_pgd_of_the_fast_copy_equals_art_on_the_model_as_given(trained, digits):
+    """The channels-last copy changes only rounding, which L∞ sign steps do not see."""
+    x, y = digits.test.x[:200], digits.test.y[:200]
+    ours = pgd(trained, x, y, 0.1, steps=10, step_size=0.025, random_start=False)
+    attack = ProjectedGradientDescentPyTorch(
+        _art(trained, tuple(x.shape[1:]), as_attacked=False),
+        norm=np.inf,
+        eps=0.1,
+        eps_step=0.025,
+        max_iter=10,
+        num_random_init=0,
+        batch_size=64,
+        verbose=False,
+    )
+    theirs = torch.from_numpy(attack.generate(x.numpy(), y.numpy()))
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-6)
     assert _accuracy(trained, ours, y) == _accuracy(trained, theirs, y)
 
 
