@@ -1,0 +1,210 @@
+"""robust/guidance/surprise.py: LSA against scipy's gaussian_kde and dnn-tip, DSA against a
+brute-force numpy loop (SADL's algorithm) and dnn-tip, on clustered and real digits traces."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import gaussian_kde
+
+from robust.errors import ConfigError, DataError
+from robust.guidance import dsa, lsa
+from tests.guidance.conftest import clustered
+
+
+def _kept(ref, ref_pred, var_threshold=1e-5):
+    """SADL's filter: neurons whose variance is below the threshold in any class go."""
+    removed = set()
+    for c in np.unique(ref_pred):
+        removed |= set(np.flatnonzero(np.var(ref[ref_pred == c], axis=0) < var_threshold))
+    return [j for j in range(ref.shape[1]) if j not in removed]
+
+
+def _scipy_lsa(ref, ref_pred, x, pred, var_threshold=1e-5):
+    """SADL's fetch_lsa: union variance filter, one scipy KDE per predicted class."""
+    keep = _kept(ref, ref_pred, var_threshold)
+    out = np.empty(len(x))
+    for c in np.unique(pred):
+        kde = gaussian_kde(ref[ref_pred == c][:, keep].T)
+        out[pred == c] = -kde.logpdf(x[pred == c][:, keep].T)
+    return out, keep
+
+
+def _brute_dsa(ref, ref_pred, x, pred, self_index=None):
+    """SADL's fetch_dsa, one input at a time with np.linalg.norm."""
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        same = np.flatnonzero(ref_pred == pred[i])
+        if self_index is not None and self_index[i] >= 0:
+            same = same[same != self_index[i]]
+        d = np.linalg.norm(ref[same] - x[i], axis=1)
+        x_a = ref[same[np.argmin(d)]]
+        b = np.linalg.norm(ref[ref_pred != pred[i]] - x_a, axis=1).min()
+        out[i] = d.min() / b
+    return out
+
+
+@pytest.fixture(scope="module")
+def synth():
+    ref, ref_pred = clustered(1500, 12, 4, seed=0)
+    x, pred = clustered(300, 12, 4, seed=1)
+    return ref, ref_pred, x, pred
+
+
+# ---------------------------------------------------------------------------------------- LSA
+
+
+def test_lsa_equals_scipy_on_clustered_traces(synth):
+    ref, ref_pred, x, pred = synth
+    want, _ = _scipy_lsa(ref, ref_pred, x, pred)
+    np.testing.assert_allclose(lsa(ref, ref_pred, x, pred), want, rtol=1e-9, atol=1e-8)
+
+
+def test_lsa_equals_scipy_on_real_digits_traces(real):
+    tr, te = real.train, real.test
+    want, keep = _scipy_lsa(tr.acts, tr.pred, te.acts, te.pred)
+    assert 0 < len(keep) < tr.acts.shape[1]  # the filter really drops neurons here
+    got = lsa(tr.acts, tr.pred, te.acts, te.pred)
+    np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-6)
+
+
+def test_lsa_agrees_with_dnn_tip_per_class():
+    """dnn-tip's LSA is one KDE; per class it is ours (no filter). It evaluates the density,
+    not its log, so 5-d Gaussian clusters keep the densities clear of underflow."""
+    surprise = pytest.importorskip("dnn_tip.surprise")
+    rng = np.random.default_rng(3)
+    ref_pred, pred = rng.integers(0, 3, 600), rng.integers(0, 3, 120)
+    centres = rng.normal(0, 3, (3, 5))
+    ref = centres[ref_pred] + rng.normal(size=(600, 5))
+    x = centres[pred] + rng.normal(size=(120, 5))
+    ours = lsa(ref, ref_pred, x, pred, var_threshold=0)
+    for c in range(3):
+        tip = surprise.LSA(ref[ref_pred == c], var_threshold=None, max_features=5)
+        np.testing.assert_allclose(ours[pred == c], tip(x[pred == c]), rtol=1e-8)
+
+
+def test_lsa_does_not_depend_on_chunks_or_order(synth):
+    ref, ref_pred, x, pred = synth
+    whole = lsa(ref, ref_pred, x, pred)
+    for chunk in (1, 7, 1000):
+        np.testing.assert_allclose(
+            lsa(ref, ref_pred, x, pred, chunk_size=chunk), whole, rtol=1e-12
+        )
+    perm = np.random.default_rng(0).permutation(len(x))
+    np.testing.assert_allclose(lsa(ref, ref_pred, x[perm], pred[perm]), whole[perm], rtol=1e-12)
+    assert np.isfinite(whole).all()
+
+
+def test_lsa_singular_covariance_gets_the_documented_ridge(synth, caplog):
+    """A duplicated neuron makes every class covariance singular. The result is the KDE with
+    RCOND × λmax added to the covariance, computed here through its eigendecomposition."""
+    from scipy.special import logsumexp
+
+    from robust.guidance.surprise import RCOND
+
+    ref, ref_pred, x, pred = synth
+    j = np.argmax([min(ref[ref_pred == c, j].var() for c in range(4)) for j in range(12)])
+    ref, x = np.c_[ref, ref[:, j]], np.c_[x, x[:, j]]  # a live neuron, so the filter keeps it
+    with caplog.at_level(logging.WARNING, logger="robust.guidance.surprise"):
+        got = lsa(ref, ref_pred, x, pred)
+    assert "singular or ill-conditioned" in caplog.text
+    keep = _kept(ref, ref_pred)
+    ref, x = ref[:, keep], x[:, keep]
+    for c in np.unique(pred):
+        r = ref[ref_pred == c]
+        n, d = r.shape
+        cov = np.cov(r.T) * n ** (-2 / (d + 4))
+        cov += RCOND * np.linalg.eigvalsh(cov)[-1] * np.eye(d)
+        lam, vec = np.linalg.eigh(cov)
+        z = ((x[pred == c][:, None, :] - r[None]) @ vec) ** 2 / lam  # (queries, refs, d)
+        logs = -0.5 * (z.sum(2) + d * np.log(2 * np.pi) + np.log(lam).sum())
+        want = -(logsumexp(logs, axis=1) - np.log(n))
+        np.testing.assert_allclose(got[pred == c], want, rtol=1e-6)
+
+
+def test_lsa_errors(synth):
+    ref, ref_pred, x, pred = synth
+    with pytest.raises(DataError, match=r"at least 2 reference trace\(s\).*\{7: 0\}"):
+        lsa(ref, ref_pred, x[:3], np.array([7, 0, 1]))
+    with pytest.raises(DataError, match="every neuron has variance below"):
+        lsa(ref, ref_pred, x, pred, var_threshold=1e9)
+    with pytest.raises(ConfigError, match="var_threshold must be"):
+        lsa(ref, ref_pred, x, pred, var_threshold=-1)
+    with pytest.raises(DataError, match="12 features"):
+        lsa(ref, ref_pred, x[:, :5], pred)
+    with pytest.raises(DataError, match="one class per trace"):
+        lsa(ref, ref_pred, x, pred[:-1])
+    with pytest.raises(ConfigError, match="chunk_size must be"):
+        lsa(ref, ref_pred, x, pred, chunk_size=0)
+
+
+# ---------------------------------------------------------------------------------------- DSA
+
+
+def test_dsa_equals_the_brute_force_loop(synth):
+    ref, ref_pred, x, pred = synth
+    np.testing.assert_allclose(
+        dsa(ref, ref_pred, x, pred), _brute_dsa(ref, ref_pred, x, pred), rtol=1e-12
+    )
+
+
+def test_dsa_on_real_digits_with_self_exclusion(real):
+    tr, te = real.train, real.test
+    np.testing.assert_allclose(
+        dsa(tr.acts, tr.pred, te.acts, te.pred),
+        _brute_dsa(tr.acts, tr.pred, te.acts, te.pred),
+        rtol=1e-12,
+    )
+    # the reference set scored against itself: with self_index, its own trace is not x_a
+    pool = np.r_[tr.acts[:200], te.acts[:50]]
+    pool_pred = np.r_[tr.pred[:200], te.pred[:50]]
+    own = np.r_[np.arange(200), np.full(50, -1)]
+    got = dsa(tr.acts, tr.pred, pool, pool_pred, self_index=own)
+    np.testing.assert_allclose(got, _brute_dsa(tr.acts, tr.pred, pool, pool_pred, own), rtol=1e-12)
+    assert (got[:200] > 0).mean() > 0.9
+    # without it every training input is its own neighbour: the seed's DSA = 0
+    assert (dsa(tr.acts, tr.pred, pool[:200], pool_pred[:200]) == 0).all()
+
+
+def test_dsa_agrees_with_dnn_tip(synth):
+    surprise = pytest.importorskip("dnn_tip.surprise")
+    ref, ref_pred, x, pred = synth
+    theirs = surprise.DSA(ref, ref_pred, badge_size=50)(x, pred, num_threads=1)
+    np.testing.assert_allclose(dsa(ref, ref_pred, x, pred), theirs, rtol=1e-10)
+
+
+def test_dsa_does_not_depend_on_chunks_device_arrays_or_order(synth):
+    ref, ref_pred, x, pred = synth
+    whole = dsa(ref, ref_pred, x, pred)
+    for chunk in (1, 13):
+        np.testing.assert_array_equal(dsa(ref, ref_pred, x, pred, chunk_size=chunk), whole)
+    t = [torch.from_numpy(a) for a in (ref, ref_pred, x, pred)]
+    np.testing.assert_array_equal(dsa(*t), whole)
+    perm = np.random.default_rng(1).permutation(len(x))
+    np.testing.assert_array_equal(dsa(ref, ref_pred, x[perm], pred[perm]), whole[perm])
+
+
+def test_dsa_ties_and_edge_cases():
+    ref = np.array([[0.0], [0.0], [2.0], [3.0]])  # two identical traces of class 0
+    ref_pred = np.array([0, 0, 1, 1])
+    got = dsa(ref, ref_pred, np.array([[0.0], [1.0]]), np.array([0, 0]))
+    np.testing.assert_allclose(got, [0.0, 0.5])
+    # x_a on top of another class's trace: b = 0 gives inf
+    got = dsa(np.array([[0.0], [0.0]]), np.array([0, 1]), np.array([[1.0]]), np.array([0]))
+    assert got.tolist() == [np.inf]
+
+
+def test_dsa_errors(synth):
+    ref, ref_pred, x, pred = synth
+    with pytest.raises(DataError, match="at least 2 predicted classes"):
+        dsa(ref, np.zeros(len(ref), dtype=int), x, np.zeros(len(x), dtype=int))
+    with pytest.raises(DataError, match=r"\{9: 0\}"):
+        dsa(ref, ref_pred, x[:1], np.array([9]))
+    with pytest.raises(DataError, match="self_index must index"):
+        dsa(ref, ref_pred, x[:1], pred[:1], self_index=np.array([len(ref)]))
+    one = np.array([[0.0], [5.0]])  # class 0's only trace is the input itself
+    with pytest.raises(DataError, match=r"\{0: 0\}"):
+        dsa(one, np.array([0, 1]), one[:1], np.array([0]), self_index=np.array([0]))
