@@ -84,14 +84,18 @@ def parse(cls: type[P], argv: list[str] | None = None) -> P:
     """Build ``cls`` from ``--field value`` arguments; unspecified fields keep their defaults."""
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
+    module = sys.modules[cls.__module__]
+    spec = getattr(module, "__spec__", None)  # under ``python -m`` the module is ``__main__``
     parser = _Parser(
-        prog=f"python -m {cls.__module__}",
+        prog=f"python -m {spec.name if spec else cls.__module__}",
         allow_abbrev=False,
         description=inspect.getdoc(sys.modules[cls.__module__]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for f in dataclasses.fields(cls):
         default = "auto" if f.default is None else f.default
+        if isinstance(default, tuple):
+            default = ",".join(map(str, default))
         parser.add_argument(
             f"--{f.name}",
             default=None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from torch import Tensor
+
 from robust import data, models, tracking
 from robust.errors import ConfigError
 
@@ -41,3 +43,47 @@ def dataset_of(train_run_id: str, data_dir: str | None = None) -> data.Dataset:
 def model_of(train_run_id: str, device: str = "cpu"):
     """The train run's model, loaded from safetensors (never unpickled)."""
     return models.load(train_run_id, device=device)
+
+
+def attack_run(run_id: str | None, dataset: str) -> str:
+    """The attack run to use: ``run_id`` (checked) or the newest FINISHED one on ``dataset``."""
+    if run_id is None:
+        return tracking.latest_run("attack", dataset)
+    run = tracking.get_run(run_id, stage="attack")
+    actual = run.data.params.get("dataset")
+    if actual != dataset:
+        raise ConfigError(
+            f"attack_run {run_id} attacked a model on dataset {actual!r}, not {dataset!r}; "
+            f"pass dataset={actual} or another attack_run"
+        )
+    return run.info.run_id
+
+
+def model_of_attack(attack_run_id: str) -> str:
+    """The train run whose model ``attack_run_id`` attacked (its ``robust.upstream.model``)."""
+    run = tracking.get_run(attack_run_id, stage="attack")
+    return run.data.tags.get("robust.upstream.model") or run.data.params["model_run"]
+
+
+def require_adversarial(attack_run_id: str, split: str) -> None:
+    """Raise a ConfigError unless ``attack_run_id`` attacked ``split``."""
+    params = tracking.get_run(attack_run_id, stage="attack").data.params
+    raw = params.get("resolved.splits", params.get("splits", ""))
+    splits = [s.strip() for s in raw.split(",") if s.strip()]
+    if split not in splits:
+        wanted = ",".join(dict.fromkeys([split, *splits]))
+        raise ConfigError(
+            f"attack run {attack_run_id} has no adversarial {split} set (it attacked "
+            f"splits={','.join(splits)}); attack the {split} split too (-P splits={wanted}) "
+            "or pass another attack_run"
+        )
+
+
+def adversarial_set(attack_run_id: str, split: str) -> dict[str, Tensor]:
+    """``adversarial/<split>.safetensors`` of an attack run: x, y, index (into the split),
+    attack (code), loaded with safetensors (never unpickled)."""
+    from safetensors.torch import load_file
+
+    require_adversarial(attack_run_id, split)
+    path = tracking.download_artifacts(attack_run_id, f"adversarial/{split}.safetensors")
+    return load_file(path)

@@ -1,9 +1,11 @@
-"""Evaluating classifiers: predictions, macro metrics, confusion matrices, attack strength."""
+"""Evaluating classifiers: predictions, macro metrics, confusion matrices, attack strength,
+guidance-score summaries."""
 
 from robust.evaluation.adversarial import attack_report, plot_adversarial_grid
 from robust.evaluation.confusion import confusion_csv, plot_confusion
 from robust.evaluation.metrics import classification_metrics, evaluate
 from robust.evaluation.predict import predict
+from robust.evaluation.scores import plot_score_histogram, score_summary
 
 __all__ = [
     "attack_report",
@@ -12,5 +14,7 @@ __all__ = [
     "evaluate",
     "plot_adversarial_grid",
     "plot_confusion",
+    "plot_score_histogram",
     "predict",
+    "score_summary",
 ]

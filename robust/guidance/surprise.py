@@ -257,6 +257,8 @@ def dsa(
     chunk_rows(1, chunk_size)  # checks it
     own = torch.full((len(x64),), -1, dtype=torch.int64)
     if self_index is not None:
+        if isinstance(self_index, Tensor):
+            self_index = self_index.detach().cpu().numpy()
         own = labels("self_index", np.asarray(self_index) + 1, len(x64)) - 1
         if len(own) and own.max() >= len(ref64):
             raise DataError(

@@ -68,6 +68,7 @@ def activations(
     layer: str | Sequence[str] = LAST_HIDDEN,
     *,
     batch_size: int = 1024,
+    flatten: bool = True,
 ) -> Tensor:
     """Outputs of one or more named layers, flattened per input and concatenated.
 
@@ -82,9 +83,12 @@ def activations(
             ``"last_hidden"``: ``model.last_hidden`` for zoo models; for a model without that
             attribute, the **input of the last** ``nn.Linear`` (the output layer's features).
         batch_size: inputs per forward pass.
+        flatten: False keeps one layer's output shape, e.g. (N, C, H, W) for a conv layer
+            (neuron coverage counts a channel as one neuron); only for a single layer.
 
     Returns:
-        (N, features) float32 on the CPU, where features sums each layer's flattened size.
+        (N, features) float32 on the CPU, where features sums each layer's flattened size
+        (with ``flatten=False``: (N, ...) as the layer outputs it).
 
     Raises:
         ConfigError: unknown layer (the message lists the available names), a layer the
@@ -101,6 +105,8 @@ def activations(
     layers = [layer] if isinstance(layer, str) else list(layer)
     if not layers:
         raise ConfigError(f"layer must name at least one layer, but got {layer=}")
+    if not flatten and len(layers) != 1:
+        raise ConfigError(f"flatten=False keeps one layer's shape, but got {len(layers)} layers")
     keys = [f"{i}:{name}" for i, name in enumerate(layers)]
     x = torch.as_tensor(x)
     device = model_device(model)
@@ -121,7 +127,10 @@ def activations(
                             "called (is it registered but unused?)"
                         )
                     out = captured[key]
-                    flat = out.flatten(1) if out.dim() > 1 else out.unsqueeze(1)
+                    if not flatten:
+                        flat = out
+                    else:
+                        flat = out.flatten(1) if out.dim() > 1 else out.unsqueeze(1)
                     outputs[i].append(flat.to("cpu", torch.float32))
     finally:
         for handle in handles:
