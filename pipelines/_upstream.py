@@ -7,12 +7,16 @@ from torch import Tensor
 from robust import data, models, tracking
 from robust.errors import ConfigError
 
+MODEL_STAGES = ("train", "advtrain")
+"""Stages whose runs hold a model (``model/``) usable as ``model_run``."""
+
 
 def model_run(run_id: str | None, dataset: str) -> str:
-    """The train run to use: ``run_id`` (checked) or the newest FINISHED one on ``dataset``."""
+    """The model run to use: ``run_id`` (a train or advtrain run, checked) or the newest
+    FINISHED train run on ``dataset``."""
     if run_id is None:
         return tracking.latest_run("train", dataset)
-    run = tracking.get_run(run_id, stage="train")
+    run = tracking.get_run(run_id, stage=MODEL_STAGES)
     actual = run.data.params.get("dataset")
     if actual != dataset:
         raise ConfigError(
@@ -22,9 +26,18 @@ def model_run(run_id: str | None, dataset: str) -> str:
     return run.info.run_id
 
 
-def dataset_of(train_run_id: str, data_dir: str | None = None) -> data.Dataset:
-    """The dataset exactly as the train run loaded it (name, seed, size, grayscale, preset)."""
-    p = tracking.get_run(train_run_id, stage="train").data.params
+def train_run_of(model_run_id: str) -> str:
+    """The train run behind a model run: itself, or an advtrain run's ``model`` upstream."""
+    run = tracking.get_run(model_run_id, stage=MODEL_STAGES)
+    while run.data.tags.get("robust.stage") != "train":
+        run = tracking.get_run(run.data.tags["robust.upstream.model"], stage=MODEL_STAGES)
+    return run.info.run_id
+
+
+def dataset_of(model_run_id: str, data_dir: str | None = None) -> data.Dataset:
+    """The dataset exactly as the (underlying) train run loaded it (name, seed, size,
+    grayscale, preset); a model run of another stage is followed to its train run."""
+    p = tracking.get_run(train_run_of(model_run_id), stage="train").data.params
 
     def opt(key: str) -> str | None:
         return None if p.get(key, "auto") == "auto" else p[key]
@@ -40,9 +53,9 @@ def dataset_of(train_run_id: str, data_dir: str | None = None) -> data.Dataset:
     )
 
 
-def model_of(train_run_id: str, device: str = "cpu"):
-    """The train run's model, loaded from safetensors (never unpickled)."""
-    return models.load(train_run_id, device=device)
+def model_of(model_run_id: str, device: str = "cpu"):
+    """The model run's model (``model/``), loaded from safetensors (never unpickled)."""
+    return models.load(model_run_id, device=device)
 
 
 def attack_run(run_id: str | None, dataset: str) -> str:

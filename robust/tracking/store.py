@@ -54,8 +54,9 @@ def client():
     return MlflowClient(tracking_uri=configure())
 
 
-def get_run(run_id: str, *, stage: str | None = None):
-    """The run ``run_id``, following reuse pointers; checks it exists, FINISHED, of ``stage``.
+def get_run(run_id: str, *, stage: str | tuple[str, ...] | None = None):
+    """The run ``run_id``, following reuse pointers; checks it exists, FINISHED, of ``stage``
+    (one stage name or a tuple of accepted ones).
 
     Raises:
         ConfigError: unknown id, a run that did not finish, or a run of another stage.
@@ -76,8 +77,10 @@ def get_run(run_id: str, *, stage: str | None = None):
     if run.info.status != "FINISHED":
         raise ConfigError(f"run {run_id} is {run.info.status}; only FINISHED runs can be used")
     actual = run.data.tags.get("robust.stage")
-    if stage is not None and actual != stage:
-        raise ConfigError(f"run {run_id} is a {actual!r} run, but a {stage!r} run is required")
+    accepted = (stage,) if isinstance(stage, str) else stage
+    if accepted is not None and actual not in accepted:
+        wanted = " or ".join(repr(s) for s in accepted)
+        raise ConfigError(f"run {run_id} is a {actual!r} run, but a {wanted} run is required")
     return run
 
 
