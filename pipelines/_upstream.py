@@ -78,11 +78,16 @@ def model_of_attack(attack_run_id: str) -> str:
     return run.data.tags.get("robust.upstream.model") or run.data.params["model_run"]
 
 
-def require_adversarial(attack_run_id: str, split: str) -> None:
-    """Raise a ConfigError unless ``attack_run_id`` attacked ``split``."""
+def attacked_splits(attack_run_id: str) -> list[str]:
+    """The splits ``attack_run_id`` attacked (its resolved ``splits`` parameter)."""
     params = tracking.get_run(attack_run_id, stage="attack").data.params
     raw = params.get("resolved.splits", params.get("splits", ""))
-    splits = [s.strip() for s in raw.split(",") if s.strip()]
+    return [s.strip() for s in raw.split(",") if s.strip()]
+
+
+def require_adversarial(attack_run_id: str, split: str) -> None:
+    """Raise a ConfigError unless ``attack_run_id`` attacked ``split``."""
+    splits = attacked_splits(attack_run_id)
     if split not in splits:
         wanted = ",".join(dict.fromkeys([split, *splits]))
         raise ConfigError(
@@ -100,3 +105,17 @@ def adversarial_set(attack_run_id: str, split: str) -> dict[str, Tensor]:
     require_adversarial(attack_run_id, split)
     path = tracking.download_artifacts(attack_run_id, f"adversarial/{split}.safetensors")
     return load_file(path)
+
+
+def metric_run(run_id: str | None, dataset: str) -> str:
+    """The metric run to use: ``run_id`` (checked) or the newest FINISHED one on ``dataset``."""
+    if run_id is None:
+        return tracking.latest_run("metric", dataset)
+    run = tracking.get_run(run_id, stage="metric")
+    actual = run.data.params.get("dataset")
+    if actual != dataset:
+        raise ConfigError(
+            f"metric_run {run_id} scored a pool on dataset {actual!r}, not {dataset!r}; "
+            f"pass dataset={actual} or another metric_run"
+        )
+    return run.info.run_id

@@ -7,6 +7,7 @@ from robust.tracking.stage import StageRun, fail_adopted_run, one_line, stage
 from robust.tracking.store import (
     DEFAULT_TRACKING_URI,
     download_artifacts,
+    find_runs,
     get_run,
     latest_run,
     tracking_uri,
@@ -17,6 +18,7 @@ __all__ = [
     "StageRun",
     "download_artifacts",
     "fail_adopted_run",
+    "find_runs",
     "get_run",
     "latest_run",
     "one_line",

@@ -38,6 +38,8 @@ class StageRun:
         run_id: the MLflow run id (for a reused stage, the run that is reused).
         reused: True when an identical FINISHED run was found; the pipeline then returns.
         outdir: a private temporary directory for files to be logged as artifacts.
+        phases: each finished phase's ``time_s``, ``energy_kwh`` and ``emissions_kg`` (what
+            it logged), for pipelines that report them.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class StageRun:
         self._energy = energy
         self._pending: list = []
         self._phase: str | None = None
+        self.phases: dict[str, dict[str, float]] = {}
         self._client = store.client()
         self.outdir = Path(tempfile.mkdtemp(prefix="robust-"))
 
@@ -104,6 +107,11 @@ class StageRun:
             energy = self._energy.end()
             usage = self._monitor.end(name)
             self._phase = None
+            self.phases[name] = {
+                "time_s": usage.wall_s,
+                "energy_kwh": energy.kwh,
+                "emissions_kg": energy.kg_co2,
+            }
             self.log_metrics(_usage_metrics(usage, name))
             self.log_metrics(
                 {f"energy/{name}_kwh": energy.kwh, f"emissions/{name}_kg": energy.kg_co2}

@@ -111,3 +111,24 @@ def download_artifacts(run_id: str, path: str, dst: str | os.PathLike | None = N
     run = get_run(run_id)
     local = client().download_artifacts(run.info.run_id, path, str(dst) if dst else None)
     return Path(local)
+
+
+def find_runs(
+    stage: str, dataset: str | None = None, *, tags: dict[str, str] | None = None
+) -> list[str]:
+    """Ids of every FINISHED ``stage`` run (on ``dataset``, carrying each of ``tags``) in any
+    experiment, oldest first; reuse pointers are not listed (their target is)."""
+    c = client()
+    filt = f"tags.`robust.stage` = '{stage}' and attributes.status = 'FINISHED'"
+    if dataset:
+        filt += f" and tags.`robust.dataset` = '{dataset}'"
+    for key, value in (tags or {}).items():
+        filt += f" and tags.`{key}` = '{value}'"
+    exps = [e.experiment_id for e in c.search_experiments()]
+    ids, token = [], None
+    while True:
+        page = c.search_runs(exps, filt, order_by=["attributes.start_time ASC"], page_token=token)
+        ids += [r.info.run_id for r in page if REUSED_FROM_TAG not in r.data.tags]
+        token = page.token
+        if not token:
+            return ids

@@ -1,7 +1,28 @@
-"""Training target models: the fit loop, Keras-equivalent optimizers, per-dataset defaults."""
+"""Training target models: the fit loop, adversarial training, Keras-equivalent optimizers,
+per-dataset defaults."""
 
+from robust.training.adversarial import (
+    EVERY,
+    OnlineAttack,
+    adversarial_fit,
+    dgn_attack,
+    fgsm_attack,
+    pgd_attack,
+)
 from robust.training.defaults import TrainConfig, defaults_for
 from robust.training.fit import fit
 from robust.training.optimizers import OPTIMIZERS, build_optimizer
 
-__all__ = ["OPTIMIZERS", "TrainConfig", "build_optimizer", "defaults_for", "fit"]
+__all__ = [
+    "EVERY",
+    "OPTIMIZERS",
+    "OnlineAttack",
+    "TrainConfig",
+    "adversarial_fit",
+    "build_optimizer",
+    "defaults_for",
+    "dgn_attack",
+    "fgsm_attack",
+    "fit",
+    "pgd_attack",
+]

@@ -84,7 +84,8 @@ def test_identical_attack_is_reused(model_run, caplog):
 
 def test_model_run_must_be_a_train_run(model_run):
     first = attack.main(attack.Params(method="fgsm", splits=("test",), quiet=True))
-    with pytest.raises(ConfigError, match="is a 'attack' run, but a 'train' or 'advtrain' run is required"):
+    wanted = "is a 'attack' run, but a 'train' or 'advtrain' run is required"
+    with pytest.raises(ConfigError, match=wanted):
         attack.main(attack.Params(model_run=first, quiet=True))
     with pytest.raises(ConfigError, match="was trained on dataset 'digits', not 'mnist'"):
         attack.main(attack.Params(model_run=model_run, dataset="mnist", quiet=True))

@@ -167,6 +167,7 @@ def train(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     progress: bool = True,
+    init: Generators | None = None,
     **weights: float | None,
 ) -> Generators:
     """Train one DGN per class against a frozen target model (thesis Fig. 4.2).
@@ -195,6 +196,9 @@ def train(
         seed: seeds initialisation and shuffling (class c uses ``seed`` and c).
         on_epoch: called as ``on_epoch(label, epoch, mean_loss)`` after each epoch.
         progress: show a tqdm bar.
+        init: continue from these generators' weights instead of fresh ones (same architecture
+            and input shape, a generator for every class in ``classes``); Adam's moments start
+            afresh. Online DGN adversarial training uses it.
         **weights: the loss's weights by name (``alpha``, ``beta``, ``lam``, ``gamma``);
             ``None`` keeps the default.
 
@@ -222,6 +226,8 @@ def train(
     input_shape = tuple(x.shape[1:])
     arch = auto_architecture(input_shape) if architecture == "auto" else architecture
     build(arch, input_shape)  # check the architecture before any work
+    if init is not None:
+        _check_init(init, arch, input_shape, classes)
     device = model_device(model)
     if spectrum_inputs not in SPECTRUM_INPUTS:
         raise ConfigError(
@@ -243,6 +249,7 @@ def train(
         nets, history = _train_all(
             arch, x, y, contexts, spec.fn, resolved, device,
             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, on_epoch=on_epoch, bar=bar,
+            init=init,
         )  # fmt: skip
     bar.close()
     meta = {
@@ -274,6 +281,7 @@ def _train_all(
     seed: int,
     on_epoch: EpochCallback | None,
     bar: tqdm,
+    init: Generators | None = None,
 ) -> tuple[dict[int, CAE], dict[int, list[float]]]:
     """Train every class's generator at once as one grouped network (:mod:`._grouped`).
 
@@ -288,6 +296,8 @@ def _train_all(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_class_seed(seed, c))
             nets.append(build(arch, tuple(x.shape[1:])).to(device))
+        if init is not None:
+            nets[-1].load_state_dict(init.nets[str(c)].state_dict())
     grouped = stack(nets).train()
     params = list(grouped.parameters())
     optimizer = torch.optim.Adam(params, lr=lr, eps=1e-8)  # TF1 AdamOptimizer defaults
@@ -325,6 +335,20 @@ def _train_all(
         bar.set_postfix(loss=f"{sum(means) / len(means):.4g}")
     unstack(grouped, nets)
     return {c: net.eval() for c, net in zip(labels, nets, strict=True)}, history
+
+
+def _check_init(
+    init: Generators, arch: str, input_shape: tuple[int, ...], classes: Sequence[int]
+) -> None:
+    """Raise a ConfigError unless ``init`` can seed the generators about to be trained."""
+    shape = tuple(init.spec.get("input_shape", ()))
+    missing = sorted(set(classes) - set(init.classes))
+    if init.spec.get("architecture") != arch or shape != input_shape or missing:
+        raise ConfigError(
+            f"init must hold {arch} generators for inputs {input_shape} and classes "
+            f"{list(classes)}, but holds {init.spec.get('architecture')} generators for inputs "
+            f"{shape}" + (f" without classes {missing}" if missing else "")
+        )
 
 
 class _Stream:

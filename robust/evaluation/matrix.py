@@ -1,0 +1,275 @@
+"""Robust-accuracy matrices: rows are models, columns are test sets, cells top-1 accuracy.
+
+Seed 004 (``evaluateDGNRobust.py``, notes §4) crafted every adversarial test set once against
+the original model and scored each hardened model on those transferred sets only. That is
+:func:`transfer_matrix`. :func:`adaptive_matrix` adds what the seed did not: FGSM and PGD
+crafted against each row's model itself (a white-box attack on the defence), so a defence that
+only resists the original model's examples shows up. Accuracy is against the true labels, so
+0.0 means every input fooled the model (the seed's "attack performance").
+
+Everything here is pure of MLflow: models and tensors in, pandas DataFrames out.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from robust.errors import ConfigError, DataError
+from robust.evaluation.predict import predict
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ADAPTIVE_METHODS = ("fgsm", "pgd")
+"""Attacks :func:`adaptive_matrix` can craft against each model."""
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One attack crafted against each model of an adaptive matrix (``robust.attacks``).
+
+    Attributes:
+        method: ``fgsm`` or ``pgd``.
+        eps: budget in ``norm`` (≥ 0).
+        norm: ``inf``, ``2`` or ``1``.
+        steps: pgd iterations (≥ 1; fgsm ignores it).
+        step_size: pgd's absolute step; None means 2.5·ε/steps.
+        restarts: pgd restarts, each input keeping its strongest result.
+        seed: seed of pgd's random starts.
+    """
+
+    method: str
+    eps: float
+    norm: str = "inf"
+    steps: int = 20
+    step_size: float | None = None
+    restarts: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in ADAPTIVE_METHODS:
+            raise ConfigError(
+                f"method must be one of {', '.join(ADAPTIVE_METHODS)}, but got "
+                f"method={self.method!r}"
+            )
+        if self.norm not in ("inf", "2", "1"):
+            raise ConfigError(f"norm must be one of inf, 2, 1, but got norm={self.norm!r}")
+        if not self.eps >= 0:
+            raise ConfigError(f"eps must be at least 0, but got eps={self.eps}")
+        for name in ("steps", "restarts"):
+            if getattr(self, name) < 1:
+                raise ConfigError(
+                    f"{name} must be at least 1, but got {name}={getattr(self, name)}"
+                )
+        if self.step_size is not None and not self.step_size > 0:
+            raise ConfigError(
+                f"step_size must be greater than 0, but got step_size={self.step_size}"
+            )
+
+    def craft(
+        self, model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int | None = None
+    ) -> Tensor:
+        """Adversarial versions of ``x`` against ``model`` (within ε of ``x``, in [0, 1])."""
+        from robust import attacks
+
+        if self.method == "fgsm":
+            return attacks.fgsm(model, x, y, self.eps, self.norm, batch_size=batch_size)
+        return attacks.pgd(
+            model,
+            x,
+            y,
+            self.eps,
+            self.steps,
+            self.step_size,
+            self.norm,
+            restarts=self.restarts,
+            seed=self.seed,
+            batch_size=batch_size,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """The settings that matter for ``method`` (pgd's step size resolved)."""
+        out = asdict(self)
+        if self.method == "fgsm":
+            for key in ("steps", "step_size", "restarts", "seed"):
+                out.pop(key)
+        elif self.step_size is None:
+            out["step_size"] = 2.5 * self.eps / self.steps
+        return out
+
+
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
+    """Exact share of correct top-1 predictions (count / N in float64)."""
+    pred = predict(model, x, batch_size=batch_size).argmax(1)
+    return int((pred == torch.as_tensor(y).to("cpu", torch.long)).sum()) / len(pred)
+
+
+def _check_models(models: Mapping[str, nn.Module]) -> None:
+    if not models:
+        raise ConfigError("models must map at least one row label to a model, but got none")
+
+
+def _check_set(name: str, x: Tensor, y: Tensor) -> None:
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(
+            f"test set {name!r} must hold the same number N ≥ 1 of inputs and labels, but got "
+            f"{len(x)} inputs and {len(y)} labels"
+        )
+
+
+def _frame(cells: dict[str, dict[str, float]], columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = pd.DataFrame.from_dict(cells, orient="index", columns=columns, dtype=np.float64)
+    frame.index.name = "model"
+    frame.columns.name = "test set"
+    return frame
+
+
+def transfer_matrix(
+    models: Mapping[str, nn.Module],
+    test_sets: Mapping[str, tuple[Tensor, Tensor]],
+    *,
+    batch_size: int = 1024,
+) -> pd.DataFrame:
+    """Accuracy of every model on every fixed test set (e.g. clean, and sets crafted on one
+    source model: transfer, as seed 004 evaluated its defences).
+
+    Args:
+        models: row label → classifier returning logits (evaluated on its own device, in eval
+            mode, its mode restored).
+        test_sets: column label → (x, y): x (N, C, H, W) float32 in [0, 1], y (N,) int labels.
+        batch_size: inputs per forward pass.
+
+    Returns:
+        DataFrame, rows in ``models`` order (index name ``model``), columns in ``test_sets``
+        order, cells top-1 accuracy in [0, 1] (float64).
+
+    Raises:
+        ConfigError: no model or no test set.
+        DataError: a test set that is empty or whose x and y differ in length.
+
+    Example:
+        >>> m = transfer_matrix({"original": model}, {"clean": (x, y), "fgsm": (x_adv, y)})
+        >>> m.loc["original", "fgsm"]
+    """
+    _check_models(models)
+    if not test_sets:
+        raise ConfigError("test_sets must map at least one column label to (x, y), but got none")
+    for name, (x, y) in test_sets.items():
+        _check_set(name, x, y)
+    cells = {
+        row: {col: _accuracy(model, x, y, batch_size) for col, (x, y) in test_sets.items()}
+        for row, model in models.items()
+    }
+    return _frame(cells, list(test_sets))
+
+
+def adaptive_matrix(
+    models: Mapping[str, nn.Module],
+    x: Tensor,
+    y: Tensor,
+    attacks: Mapping[str, AttackSpec],
+    *,
+    clean: bool = True,
+    batch_size: int | None = None,
+) -> pd.DataFrame:
+    """Accuracy of every model on inputs crafted against that model itself (adaptive, white
+    box), one column per attack, after a ``clean`` column.
+
+    Args:
+        models: row label → classifier returning logits; each is attacked on its own device.
+        x: (N, C, H, W) float32 in [0, 1], the clean test inputs; y: (N,) int labels.
+        attacks: column label → :class:`AttackSpec`.
+        clean: start with a ``clean`` column (accuracy on ``x``).
+        batch_size: inputs per pass, for the attack and the prediction; None: the attack's
+            automatic size, 1024 for prediction.
+
+    Returns:
+        DataFrame as :func:`transfer_matrix`'s: rows in ``models`` order, columns ``clean``
+        (if asked) then ``attacks`` in order, cells accuracy in [0, 1].
+
+    Raises:
+        ConfigError: no model, no column, or an attack named ``clean`` next to the clean column.
+        DataError: x and y differ in length or are empty.
+
+    Example:
+        >>> specs = {"fgsm": AttackSpec("fgsm", 0.3), "pgd": AttackSpec("pgd", 0.3, steps=20)}
+        >>> m = adaptive_matrix({"original": model, "hardened": other}, x, y, specs)
+    """
+    _check_models(models)
+    _check_set("clean", x, y)
+    if clean and "clean" in attacks:
+        raise ConfigError("attacks must not be labelled 'clean' when clean=True")
+    if not attacks and not clean:
+        raise ConfigError("adaptive_matrix needs at least one attack or clean=True")
+    predict_batch = batch_size or 1024
+    columns = (["clean"] if clean else []) + list(attacks)
+    cells: dict[str, dict[str, float]] = {}
+    for row, model in models.items():
+        cells[row] = {"clean": _accuracy(model, x, y, predict_batch)} if clean else {}
+        for col, spec in attacks.items():
+            x_adv = spec.craft(model, x, y, batch_size=batch_size)
+            cells[row][col] = _accuracy(model, x_adv, y, predict_batch)
+            del x_adv  # one adversarial set in memory at a time
+    return _frame(cells, columns)
+
+
+def plot_matrix(
+    matrix: pd.DataFrame, path: str | os.PathLike[str], *, title: str | None = None
+) -> Path:
+    """Write a robust-accuracy matrix as an annotated heat map PNG (matplotlib, Agg canvas).
+
+    Colours span accuracy 0 (red) to 1 (green) whatever the values, so two matrices compare;
+    every cell shows its accuracy in percent (white on the darkest colours). The figure grows
+    with the matrix (about 0.9 in per column and 0.5 in per row, plus the labels' length), so
+    a 10 × 10 matrix stays legible.
+
+    Args:
+        matrix: rows models, columns test sets, cells in [0, 1] (NaN is drawn blank).
+        path: output file (``.png``); parent folders are created.
+        title: figure title; None: none.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    values = matrix.to_numpy(dtype=np.float64)
+    if values.ndim != 2 or values.size == 0:
+        raise DataError(f"matrix must have at least one row and column, but got {values.shape}")
+    n_rows, n_cols = values.shape
+    width = max(4.5, 0.9 * n_cols + 0.09 * max(len(str(r)) for r in matrix.index) + 2.5)
+    height = max(3.0, 0.5 * n_rows + 0.07 * max(len(str(c)) for c in matrix.columns) + 1.5)
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="accuracy")
+    ax.set(xticks=range(n_cols), yticks=range(n_rows), xlabel=matrix.columns.name or "")
+    ax.set_xticklabels([str(c) for c in matrix.columns], rotation=45, ha="right")
+    ax.set_yticklabels([str(r) for r in matrix.index])
+    ax.set_ylabel(matrix.index.name or "")
+    if title:
+        ax.set_title(title)
+    fontsize = 8 if n_cols <= 12 else 6
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.isfinite(values[i, j]):
+                text = f"{100 * values[i, j]:.1f}"
+                dark = not 0.15 <= values[i, j] <= 0.85  # the colour map's deep red and green
+                color = "white" if dark else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize=fontsize, color=color)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=100)
+    return path

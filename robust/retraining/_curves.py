@@ -1,0 +1,303 @@
+"""Retraining curves over seeds and what they say: best accuracy, inputs at the best, area
+under the curve, and each metric against the random baseline, with 95 % CIs.
+
+The seed reported one unseeded run per point and read the argmax off it (notes §5); with
+several seeds every summary here is a mean over seeds with a t-distribution confidence
+interval, ``mean ± t(0.975, n − 1) · s / √n`` (s: sample standard deviation), which is
+undefined for one seed (NaN bounds).
+
+Comparisons are **paired** by seed: seed s of every metric shares its shuffling, dropout and
+(c1) initial weights, so the difference of metric and baseline is taken per seed first. For a
+budget fraction b (default 0.3), the per-seed difference is the mean, over the steps whose
+budget k satisfies 0 < k ≤ b·N, of accuracy(metric) − accuracy(baseline).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from robust.errors import ConfigError, DataError
+from robust.retraining._protocol import QUANTITIES, Point
+
+VERDICTS = ("beats {b}", "worse than {b}", "no significant difference", "no CI with one seed")
+"""The verdicts of :func:`verdict`, with ``{b}`` the baseline's name."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A mean over ``n`` values and its confidence interval [low, high] (NaN when n < 2)."""
+
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        """JSON-ready: NaN bounds become None."""
+        return {
+            k: (None if isinstance(v, float) and math.isnan(v) else v)
+            for k, v in (
+                ("mean", self.mean),
+                ("ci_low", self.low),
+                ("ci_high", self.high),
+                ("n", self.n),
+            )
+        }
+
+    def __str__(self) -> str:
+        if math.isnan(self.low):
+            return f"{self.mean:.4g}"
+        return f"{self.mean:.4g} [{self.low:.4g}, {self.high:.4g}]"
+
+
+def mean_ci(values: Iterable[float], confidence: float = 0.95) -> Interval:
+    """The mean of ``values`` and its two-sided t-distribution confidence interval.
+
+    Args:
+        values: n ≥ 1 finite numbers (one per seed).
+        confidence: in (0, 1).
+
+    Returns:
+        An :class:`Interval`; with one value its bounds are NaN, with zero spread both equal
+        the mean.
+
+    Raises:
+        ConfigError: confidence outside (0, 1).
+        DataError: no values, or a non-finite one.
+
+    Example:
+        >>> str(mean_ci([1.0, 2.0, 3.0]))  # 2 ± 4.303 · 1 / √3
+        '2 [-0.4841, 4.484]'
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), but got {confidence=}")
+    x = np.asarray(list(values), dtype=np.float64)
+    if x.ndim != 1 or len(x) == 0 or not np.isfinite(x).all():
+        raise DataError(f"values must be n ≥ 1 finite numbers, but got {x.tolist()}")
+    mean = float(x.mean())
+    if len(x) < 2:
+        return Interval(mean, math.nan, math.nan, 1)
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return Interval(mean, mean - half, mean + half, len(x))
+
+
+def auc(fraction: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """Trapezoidal area under accuracy against the fraction of the pool used.
+
+    Args:
+        fraction: (T,) increasing budget fractions in [0, 1].
+        accuracy: (..., T) accuracies at those fractions.
+
+    Returns:
+        (...,) areas; a curve that is 1 over all of [0, 1] has area 1. c1's curve starts at its
+        first budget (no point at 0), c2/c3's at the original model (0).
+    """
+    fraction = np.asarray(fraction, dtype=np.float64)
+    if fraction.ndim != 1 or np.any(np.diff(fraction) <= 0):
+        raise DataError(f"fraction must be strictly increasing, but got {fraction.tolist()}")
+    return np.trapezoid(np.asarray(accuracy, dtype=np.float64), fraction, axis=-1)
+
+
+@dataclass(frozen=True)
+class Curves:
+    """One metric's curves: every quantity of every (seed, step).
+
+    Attributes:
+        seeds: the seeds, one per row.
+        n_inputs: (T,) budget of each column (0 = the original model, c2/c3 only).
+        values: quantity → (S, T) array; :data:`QUANTITIES`, ``fit_s`` and ``n_adversarial``.
+    """
+
+    seeds: tuple[int, ...]
+    n_inputs: np.ndarray
+    values: Mapping[str, np.ndarray]
+
+    @classmethod
+    def from_points(cls, points: Iterable[Point]) -> Curves:
+        """Stack points (any order) into (seed, step) arrays.
+
+        Raises:
+            DataError: no points, or seeds with different budgets.
+        """
+        by_seed: dict[int, list[Point]] = {}
+        for p in points:
+            by_seed.setdefault(p.seed, []).append(p)
+        if not by_seed:
+            raise DataError("points must hold at least one point")
+        rows = [sorted(by_seed[s], key=lambda p: p.step) for s in sorted(by_seed)]
+        n_inputs = [p.n_inputs for p in rows[0]]
+        if any([p.n_inputs for p in row] != n_inputs for row in rows):
+            raise DataError("every seed must have the same budget steps")
+        names = (*QUANTITIES, "fit_s", "n_adversarial")
+        values = {
+            q: np.array(
+                [[p.scores[q] if q in QUANTITIES else getattr(p, q) for p in r] for r in rows],
+                dtype=np.float64,
+            )
+            for q in names
+        }
+        return cls(tuple(sorted(by_seed)), np.asarray(n_inputs, dtype=np.int64), values)
+
+    def mean(self, quantity: str = "accuracy_combined") -> np.ndarray:
+        """(T,) mean over seeds."""
+        return self.values[quantity].mean(axis=0)
+
+    def ci(self, quantity: str = "accuracy_combined", confidence: float = 0.95) -> np.ndarray:
+        """(2, T) lower and upper CI bounds over seeds at each step (NaN for one seed)."""
+        bounds = [mean_ci(col, confidence) for col in self.values[quantity].T]
+        return np.array([[b.low for b in bounds], [b.high for b in bounds]])
+
+
+def summarise(
+    curves: Curves,
+    pool_size: int,
+    *,
+    quantity: str = "accuracy_combined",
+    confidence: float = 0.95,
+) -> dict[str, Interval]:
+    """Per-seed figures of one metric, as means with CIs over seeds.
+
+    Returns:
+        ``best_accuracy`` (each seed's highest ``quantity`` over its points, row 0 included),
+        ``best_n_inputs`` (the budget where each seed reached it first: the seed's "resource
+        utilisation"), ``auc`` (:func:`auc` over ``n_inputs / pool_size``) and ``fit_s`` (each
+        seed's total training time).
+    """
+    acc = curves.values[quantity]
+    first_best = acc.argmax(axis=1)
+    area = auc(curves.n_inputs / pool_size, acc)
+    return {
+        "best_accuracy": mean_ci(acc.max(axis=1), confidence),
+        "best_n_inputs": mean_ci(curves.n_inputs[first_best], confidence),
+        "auc": mean_ci(area, confidence),
+        "fit_s": mean_ci(curves.values["fit_s"].sum(axis=1), confidence),
+    }
+
+
+def verdict(interval: Interval, baseline: str = "random") -> str:
+    """``beats <baseline>`` (CI above 0), ``worse than <baseline>`` (CI below 0), ``no
+    significant difference`` (CI contains 0) or ``no CI with one seed``."""
+    if interval.n < 2:
+        return VERDICTS[3]
+    if interval.low > 0:
+        return VERDICTS[0].format(b=baseline)
+    if interval.high < 0:
+        return VERDICTS[1].format(b=baseline)
+    return VERDICTS[2]
+
+
+def budget_mask(n_inputs: np.ndarray, pool_size: int, budget: float) -> np.ndarray:
+    """(T,) True at the steps compared: 0 < n_inputs ≤ budget · pool_size."""
+    n_inputs = np.asarray(n_inputs)
+    return (n_inputs > 0) & (n_inputs <= budget * pool_size)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A metric against the baseline at small budgets, paired by seed.
+
+    Attributes:
+        metric, baseline: the two metric names.
+        budget: the largest fraction of the pool compared.
+        n_inputs: the budgets compared.
+        per_seed: each seed's mean difference over those budgets.
+        interval: mean and CI of ``per_seed``.
+        verdict: :func:`verdict` of the interval.
+    """
+
+    metric: str
+    baseline: str
+    budget: float
+    n_inputs: tuple[int, ...]
+    per_seed: tuple[float, ...]
+    interval: Interval
+    verdict: str
+
+    def line(self, quantity: str = "accuracy_combined") -> str:
+        """One human-readable sentence (the pipeline logs it)."""
+        i = self.interval
+        ci = "" if i.n < 2 else f", 95 % CI [{i.low:+.4f}, {i.high:+.4f}]"
+        budgets = ", ".join(map(str, self.n_inputs))
+        return (
+            f"{self.metric} vs {self.baseline} at ≤ {self.budget:.0%} of the pool "
+            f"({budgets} inputs): {quantity} {i.mean:+.4f}{ci} over {i.n} "
+            f"seed{'s' if i.n != 1 else ''} → {self.verdict}"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "budget": self.budget,
+            "n_inputs": list(self.n_inputs),
+            "per_seed": list(self.per_seed),
+            **self.interval.as_dict(),
+            "verdict": self.verdict,
+        }
+
+
+def compare(
+    curves: Mapping[str, Curves],
+    pool_size: int,
+    *,
+    baseline: str = "random",
+    budget: float = 0.3,
+    quantity: str = "accuracy_combined",
+    confidence: float = 0.95,
+) -> dict[str, Comparison]:
+    """Every metric but the baseline against the baseline, at budgets ≤ ``budget`` of the pool.
+
+    Args:
+        curves: metric → its :class:`Curves`; all with the same seeds and budgets.
+        pool_size: N (c3: the adversarial part's size).
+        baseline: the metric compared against.
+        budget: fraction of the pool in (0, 1].
+        quantity: the compared quantity.
+        confidence: of the intervals.
+
+    Returns:
+        metric → :class:`Comparison`, in the order of ``curves``.
+
+    Raises:
+        ConfigError: no baseline curves, a budget outside (0, 1], or no step within it.
+        DataError: curves with different seeds or budgets.
+    """
+    if baseline not in curves:
+        raise ConfigError(
+            f"baseline must be one of the metrics {', '.join(curves)}, but got {baseline=}"
+        )
+    if not 0 < budget <= 1:
+        raise ConfigError(f"budget must be in (0, 1], but got {budget=}")
+    base = curves[baseline]
+    for name, c in curves.items():
+        if c.seeds != base.seeds or not np.array_equal(c.n_inputs, base.n_inputs):
+            raise DataError(f"{name} and {baseline} must share seeds and budgets to be paired")
+    mask = budget_mask(base.n_inputs, pool_size, budget)
+    if not mask.any():
+        smallest = base.n_inputs[base.n_inputs > 0].min()
+        raise ConfigError(
+            f"no budget step is within {budget=} of the pool (the smallest is {smallest} of "
+            f"{pool_size} inputs); use more steps or a larger budget"
+        )
+    out = {}
+    for name, c in curves.items():
+        if name == baseline:
+            continue
+        diff = (c.values[quantity][:, mask] - base.values[quantity][:, mask]).mean(axis=1)
+        interval = mean_ci(diff, confidence)
+        out[name] = Comparison(
+            name,
+            baseline,
+            budget,
+            tuple(int(k) for k in base.n_inputs[mask]),
+            tuple(float(d) for d in diff),
+            interval,
+            verdict(interval, baseline),
+        )
+    return out

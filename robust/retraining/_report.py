@@ -1,0 +1,294 @@
+"""The retrain stage's report: the seed-style accuracy figure, long tables and the summary.
+
+The figure follows the seed's ``<ds>_<cfg>_accuracy.svg`` (notes §4): accuracy on the clean +
+adversarial test set against the number of inputs, one line per metric in the seed's colours
+and line styles, the best point marked; here each line is the mean over seeds with a band for
+its 95 % CI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from robust.errors import ConfigError
+from robust.retraining._curves import Curves, budget_mask, compare, summarise
+from robust.retraining._protocol import QUANTITIES
+
+STYLES: dict[str, tuple[str, str, str]] = {
+    "lsa": ("LSA", "b", "-"),
+    "dsa": ("DSA", "g", ":"),
+    "deepgini": ("DeepGini", "r", "--"),
+    "entropy": ("Softmax entropy", "c", "--"),
+    "random": ("Random", "m", "-."),
+    "nc": ("NC", "k", "-."),
+}
+"""Metric → (label, matplotlib colour, line style), as the seed's plots."""
+
+SUMMARY_KEYS = ("best_accuracy", "best_n_inputs", "auc", "fit_s")
+
+
+def plot_accuracy(
+    curves: Mapping[str, Curves],
+    path: str | Path,
+    *,
+    title: str,
+    quantity: str = "accuracy_combined",
+) -> list[Path]:
+    """Write the accuracy figure as ``<path>.png`` and ``<path>.svg``.
+
+    Args:
+        curves: metric → its curves (any metric; unknown ones get matplotlib's next style).
+        path: output path without suffix (any suffix is replaced); folders are created.
+        title: figure title.
+        quantity: the plotted quantity.
+
+    Returns:
+        The PNG and SVG paths.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, c in curves.items():
+        label, colour, style = STYLES.get(name, (name, None, "-"))
+        mean = c.mean(quantity)
+        (line,) = ax.plot(c.n_inputs, mean, linestyle=style, color=colour, label=label)
+        if len(c.seeds) > 1:
+            low, high = c.ci(quantity)
+            ax.fill_between(c.n_inputs, low, high, color=line.get_color(), alpha=0.12, lw=0)
+        best = int(mean.argmax())
+        ax.plot(c.n_inputs[best], mean[best], "o", color=line.get_color())
+    n_seeds = len(next(iter(curves.values())).seeds) if curves else 0
+    band = f"; bands: 95 % CI over {n_seeds} seeds" if n_seeds > 1 else ""
+    ax.set(
+        xlabel="Number of inputs",
+        ylabel=f"{quantity.replace('_', ' ')} (mean{band})",
+        title=title,
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
+    stem = Path(path).with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    out = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    fig.savefig(out[0], dpi=120)
+    fig.savefig(out[1])
+    return out
+
+
+def curve_rows(curves: Mapping[str, Curves], pool_size: int) -> list[dict[str, Any]]:
+    """The long table: one row per (metric, seed, step) with every quantity.
+
+    Columns: metric, seed, step, n_inputs, fraction (of the pool), n_adversarial, each of
+    :data:`~robust.retraining.QUANTITIES`, fit_s.
+    """
+    rows = []
+    for name, c in curves.items():
+        first = 0 if c.n_inputs[0] else 1  # c2/c3 start at the original model, step 0
+        for i, seed in enumerate(c.seeds):
+            for j, k in enumerate(c.n_inputs.tolist()):
+                rows.append(
+                    {
+                        "metric": name,
+                        "seed": seed,
+                        "step": j + 1 - first,
+                        "n_inputs": k,
+                        "fraction": k / pool_size,
+                        "n_adversarial": int(c.values["n_adversarial"][i, j]),
+                        **{q: float(c.values[q][i, j]) for q in (*QUANTITIES, "fit_s")},
+                    }
+                )
+    return rows
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """Write rows (dicts with the same keys) as a CSV file with a header; return its path."""
+    if not rows:
+        raise ConfigError("rows must hold at least one row to write a table")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def summary_document(
+    curves: Mapping[str, Curves],
+    pool_size: int,
+    *,
+    baseline: str = "random",
+    budget: float = 0.3,
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Everything the summary says, JSON-ready.
+
+    Returns:
+        ``pool_size``, ``confidence``; ``metrics``: metric → :func:`summarise`'s intervals
+        (as dicts) plus ``mean_curve_best`` (the best point of the mean curve: ``n_inputs``,
+        ``accuracy``); ``headline``: metric → :func:`compare`'s comparison (as a dict with its
+        ``line``), empty when it cannot be made; ``headline_note``: why not, or None;
+        ``budget``, ``baseline``.
+    """
+    doc: dict[str, Any] = {
+        "pool_size": pool_size,
+        "confidence": confidence,
+        "baseline": baseline,
+        "budget": budget,
+        "metrics": {},
+        "headline": {},
+        "headline_note": None,
+    }
+    for name, c in curves.items():
+        stats = summarise(c, pool_size, confidence=confidence)
+        mean = c.mean()
+        doc["metrics"][name] = {k: v.as_dict() for k, v in stats.items()} | {
+            "mean_curve_best": {
+                "n_inputs": int(c.n_inputs[mean.argmax()]),
+                "accuracy": float(mean.max()),
+            }
+        }
+    others = [m for m in curves if m != baseline]
+    if baseline not in curves or not others:
+        doc["headline_note"] = (
+            f"no headline: it compares metrics with {baseline}, so both must be retrained"
+        )
+    elif not budget_mask(curves[baseline].n_inputs, pool_size, budget).any():
+        doc["headline_note"] = (
+            f"no headline: no budget step is within {budget:.0%} of the pool of {pool_size} "
+            "inputs; use more steps"
+        )
+    else:
+        comparisons = compare(
+            curves, pool_size, baseline=baseline, budget=budget, confidence=confidence
+        )
+        doc["headline"] = {m: c.as_dict() | {"line": c.line()} for m, c in comparisons.items()}
+    return doc
+
+
+def summary_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-metric summary table: one row per metric, mean and CI bounds of each figure,
+    any extra numbers the pipeline added (time, energy) and the headline comparison."""
+    rows = []
+    for name, m in doc["metrics"].items():
+        row: dict[str, Any] = {"metric": name}
+        for key in SUMMARY_KEYS:
+            row |= {f"{key}_mean": m[key]["mean"], f"{key}_ci_low": m[key]["ci_low"]}
+            row[f"{key}_ci_high"] = m[key]["ci_high"]
+        row |= {k: v for k, v in m.items() if not isinstance(v, dict)}
+        h = doc["headline"].get(name)
+        row |= {
+            f"vs_{doc['baseline']}_mean": h["mean"] if h else None,
+            f"vs_{doc['baseline']}_ci_low": h["ci_low"] if h else None,
+            f"vs_{doc['baseline']}_ci_high": h["ci_high"] if h else None,
+            "verdict": h["verdict"] if h else None,
+        }
+        rows.append(row)
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in keys} for r in rows]
+
+
+def _fmt(d: Mapping[str, Any], digits: int = 4) -> str:
+    mean, low, high = d["mean"], d["ci_low"], d["ci_high"]
+    if low is None or (isinstance(low, float) and math.isnan(low)):
+        return f"{mean:.{digits}g}"
+    return f"{mean:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def summary_markdown(
+    doc: Mapping[str, Any], *, title: str, context: Mapping[str, Any] | None = None
+) -> str:
+    """The summary as Markdown: context lines, the per-metric table and the verdicts.
+
+    Args:
+        doc: from :func:`summary_document` (per-metric ``time_s`` and ``energy_kwh`` are shown
+            when present).
+        title: the first heading.
+        context: name → value lines shown first (run ids, configuration, settings).
+    """
+    n = max((m["best_accuracy"]["n"] for m in doc["metrics"].values()), default=0)
+    ci = f"mean [95 % CI] over {n} seeds" if n > 1 else "one seed, no CI"
+    lines = [f"# {title}", ""]
+    lines += [f"- **{k}**: {v}" for k, v in (context or {}).items()]
+    lines += [
+        "",
+        f"## Per metric ({ci})",
+        "",
+        "| metric | best accuracy (test+adv) | inputs at best | AUC (accuracy × pool "
+        "fraction) | mean-curve best | training time (s) | phase time (s) | energy (kWh) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, m in doc["metrics"].items():
+        best = m["mean_curve_best"]
+        phase = f"{m['time_s']:.1f}" if "time_s" in m else ""
+        energy = f"{m['energy_kwh']:.3g}" if "energy_kwh" in m else ""
+        lines.append(
+            f"| {STYLES.get(name, (name,))[0]} | {_fmt(m['best_accuracy'])} | "
+            f"{_fmt(m['best_n_inputs'], 5)} | {_fmt(m['auc'])} | "
+            f"{best['accuracy']:.4f} @ {best['n_inputs']} | {_fmt(m['fit_s'], 3)} | "
+            f"{phase} | {energy} |"
+        )
+    lines += ["", f"## Against {doc['baseline']} at ≤ {doc['budget']:.0%} of the pool", ""]
+    if doc["headline_note"]:
+        lines.append(doc["headline_note"])
+    else:
+        lines += [f"- {h['line']}" for h in doc["headline"].values()]
+        lines += [
+            "",
+            "Per seed: the mean over those budgets of accuracy(metric) − accuracy("
+            f"{doc['baseline']}) on the clean + adversarial test set; seeds are paired (same "
+            "shuffling, dropout and c1 initial weights). Verdict from the t-interval: above 0 "
+            "beats, below 0 worse, else no significant difference.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def flat_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
+    """The summary as MLflow metrics: ``<metric>/<figure>_mean|_ci_low|_ci_high`` for each of
+    :data:`SUMMARY_KEYS` and ``headline/<metric>_vs_<baseline>_mean|_ci_low|_ci_high|_verdict``
+    (+1 beats, −1 worse, 0 no significant difference); undefined bounds are left out."""
+    out: dict[str, float] = {}
+    for name, m in doc["metrics"].items():
+        for key in SUMMARY_KEYS:
+            for bound in ("mean", "ci_low", "ci_high"):
+                if m[key][bound] is not None:
+                    out[f"{name}/{key}_{bound}"] = m[key][bound]
+    codes = {"beats": 1.0, "worse": -1.0, "no significant difference": 0.0}
+    for name, h in doc["headline"].items():
+        prefix = f"headline/{name}_vs_{doc['baseline']}"
+        for bound in ("mean", "ci_low", "ci_high"):
+            if h[bound] is not None:
+                out[f"{prefix}_{bound}"] = h[bound]
+        code = next((c for k, c in codes.items() if h["verdict"].startswith(k)), None)
+        if code is not None:
+            out[f"{prefix}_verdict"] = code
+    return out
+
+
+def write_report(
+    directory: str | Path,
+    curves: Mapping[str, Curves],
+    doc: Mapping[str, Any],
+    *,
+    title: str,
+    figure: str,
+    context: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write the whole report into ``directory``: ``figures/<figure>.png`` and ``.svg``,
+    ``tables/curves.csv`` (:func:`curve_rows`), ``tables/summary.csv`` (:func:`summary_rows`),
+    ``summary.json`` (``doc`` plus ``context``) and ``summary.md``; return the directory."""
+    directory = Path(directory)
+    plot_accuracy(curves, directory / "figures" / figure, title=title)
+    write_csv(curve_rows(curves, doc["pool_size"]), directory / "tables" / "curves.csv")
+    write_csv(summary_rows(doc), directory / "tables" / "summary.csv")
+    document = {**doc, "context": dict(context or {})}
+    (directory / "summary.json").write_text(json.dumps(document, indent=2) + "\n")
+    (directory / "summary.md").write_text(summary_markdown(doc, title=title, context=context))
+    return directory

@@ -1,0 +1,303 @@
+"""The retrain stage end to end on digits (pipelines/retrain.py), with one-epoch trainings."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from mlflow import MlflowClient
+from safetensors.torch import load_file
+
+from pipelines import _cli, attack, metric, retrain, train
+from robust import data, models, retraining, tracking
+from robust.errors import ConfigError
+from robust.training import defaults_for
+
+ROOT = Path(__file__).resolve().parents[2]
+N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so the pool holds 2 × 1078
+FAST = {"epochs": 1, "quiet": True}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One store: a 3-epoch train run, FGSM on train and test, and four metrics' orders (the
+    surprise adequacies only cost time here)."""
+    root = tmp_path_factory.mktemp("store")
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        model_run = train.main(train.Params(epochs=3, quiet=True))
+        attack_run = attack.main(attack.Params(method="fgsm", quiet=True))
+        scores = metric.Params(metrics=("nc", "deepgini", "entropy", "random"), quiet=True)
+        yield model_run, attack_run, metric.main(scores)
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+@pytest.fixture(scope="module")
+def c2(runs) -> str:
+    """c2 with three metrics, four budget steps (the first ≤ 30 % of the pool), two seeds."""
+    p = retrain.Params(metrics=("entropy", "random", "deepgini"), steps=4, seeds=2, **FAST)
+    return retrain.main(p)  # metric_run=auto: the fixture's
+
+
+def _artifact(run_id: str, path: str) -> Path:
+    return tracking.download_artifacts(run_id, path)
+
+
+def _table(run_id: str, name: str) -> list[dict[str, str]]:
+    with _artifact(run_id, f"tables/{name}.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def _newest_retrain_run() -> mlflow.entities.Run:
+    (run,) = MlflowClient().search_runs(
+        ["0"], "tags.`robust.stage` = 'retrain'", order_by=["start_time DESC"], max_results=1
+    )
+    return run
+
+
+def test_c2_logs_one_point_per_step_and_seed_from_the_original(runs, c2):
+    client = MlflowClient()
+    r = client.get_run(c2)
+    budgets = retraining.budgets(2 * N_TRAIN, 4).tolist()
+    assert r.data.params["budgets"] == ",".join(map(str, budgets))
+    assert r.data.params["metrics"] == "deepgini,entropy,random"  # guidance.METRICS order
+    assert r.data.params["metric_run"] == runs[2] and r.data.params["epochs"] == "1"
+    assert r.data.tags["robust.upstream.metric"] == runs[2]
+    original = r.data.metrics["original/accuracy_combined"]
+    for m in ("deepgini", "entropy", "random"):
+        for s in (0, 1):
+            for q in retraining.QUANTITIES:
+                history = client.get_metric_history(c2, f"{m}/seed{s}/{q}")
+                assert sorted(h.step for h in history) == [0, *budgets], (m, s, q)
+                assert all(0 <= h.value <= 1 for h in history)
+            acc = client.get_metric_history(c2, f"{m}/seed{s}/accuracy_combined")
+            assert next(h.value for h in acc if h.step == 0) == original
+            fit = client.get_metric_history(c2, f"{m}/seed{s}/fit_s")
+            assert sorted(h.step for h in fit) == budgets  # no training at row 0
+        mean = client.get_metric_history(c2, f"{m}/accuracy_combined_mean")
+        assert sorted(h.step for h in mean) == [0, *budgets]
+        assert f"time/{m}_s" in r.data.metrics and f"energy/{m}_kwh" in r.data.metrics
+        for key in ("best_accuracy", "best_n_inputs", "auc", "fit_s"):
+            for b in ("mean", "ci_low", "ci_high"):
+                assert f"{m}/{key}_{b}" in r.data.metrics, (m, key, b)
+
+
+def test_the_last_step_trains_every_metric_on_the_same_pool(c2):
+    rows = [r for r in _table(c2, "curves") if r["step"] == "4"]
+    assert len(rows) == 3 * 2 and {r["n_inputs"] for r in rows} == {str(2 * N_TRAIN)}
+    for seed in ("0", "1"):  # same set, same seed: the same model whatever the metric
+        assert len({r["accuracy_combined"] for r in rows if r["seed"] == seed}) == 1
+
+
+def test_the_summary_says_whether_each_metric_beats_random(c2, caplog):
+    doc = json.loads(_artifact(c2, "summary.json").read_text())
+    assert set(doc["headline"]) == {"deepgini", "entropy"} and doc["headline_note"] is None
+    allowed = {"beats random", "worse than random", "no significant difference"}
+    m = MlflowClient().get_run(c2).data.metrics
+    for name, h in doc["headline"].items():
+        assert h["verdict"] in allowed and h["n"] == 2 and h["n_inputs"] == [539]
+        assert h["ci_low"] <= h["mean"] <= h["ci_high"]
+        assert m[f"headline/{name}_vs_random_mean"] == pytest.approx(h["mean"])
+        assert f"headline/{name}_vs_random_verdict" in m
+    for name, s in doc["metrics"].items():
+        assert s["time_s"] > 0 and s["energy_kwh"] >= 0, name
+        assert s["best_accuracy"]["n"] == 2
+    md = _artifact(c2, "summary.md").read_text()
+    assert md.startswith("# Guided retraining: digits, c2\n")
+    for h in doc["headline"].values():
+        assert h["line"] in md and "at ≤ 30% of the pool (539 inputs)" in h["line"]
+
+
+def test_figures_tables_and_best_models(runs, c2):
+    arts = {a.path for a in MlflowClient().list_artifacts(c2, "figures")}
+    assert arts == {"figures/digits_c2_accuracy.png", "figures/digits_c2_accuracy.svg"}
+    rows = _table(c2, "curves")
+    assert len(rows) == 3 * 2 * 5 and list(rows[0])[:4] == ["metric", "seed", "step", "n_inputs"]
+    assert [r["metric"] for r in _table(c2, "summary")] == ["deepgini", "entropy", "random"]
+    best = json.loads(_artifact(c2, "best/best.json").read_text())
+    assert set(best) == {"deepgini", "entropy", "random"}
+    adv = load_file(_artifact(runs[1], "adversarial/test.safetensors"))
+    digits = data.load("digits", seed=0)
+    sets = retraining.EvalSets(digits.test, data.Split(adv["x"], adv["y"]))
+    for name, point in best.items():
+        trained = [r for r in rows if r["metric"] == name and r["step"] != "0"]
+        assert point["step"] >= 1
+        assert point["accuracy_combined"] == max(float(r["accuracy_combined"]) for r in trained)
+        model = models.load(_artifact(c2, f"best/{name}"))  # safetensors + spec.json
+        scores = retraining.evaluate_model(model, sets, 10)
+        assert scores == pytest.approx({q: point[q] for q in retraining.QUANTITIES})
+
+
+def test_c3_retrains_on_adversarial_inputs_only(runs):
+    p = retrain.Params(
+        metric_run=runs[2], config="c3", metrics=("random", "nc"), steps=2, seeds=1, **FAST
+    )
+    run_id = retrain.main(p)
+    r = MlflowClient().get_run(run_id)
+    assert r.data.params["pool_size"] == str(N_TRAIN) and r.data.params["budgets"] == "539,1078"
+    rows = _table(run_id, "curves")
+    assert all(r["n_adversarial"] == r["n_inputs"] for r in rows)
+    assert {r["step"] for r in rows} == {"0", "1", "2"}
+    doc = json.loads(_artifact(run_id, "summary.json").read_text())
+    assert doc["headline"] == {} and "no budget step is within 30%" in doc["headline_note"]
+
+
+def test_c1_has_no_row_0_and_warm_start_chains(runs):
+    p = retrain.Params(
+        metric_run=runs[2],
+        config="c1",
+        metrics=("nc", "random"),
+        steps=2,
+        seeds=1,
+        warm_start=True,
+        headline_budget=0.5,
+        **FAST,
+    )
+    run_id = retrain.main(p)
+    r = MlflowClient().get_run(run_id)
+    assert r.data.params["warm_start"] == "true"
+    assert {row["step"] for row in _table(run_id, "curves")} == {"1", "2"}
+    history = MlflowClient().get_metric_history(run_id, "nc/seed0/accuracy_combined")
+    assert sorted(h.step for h in history) == [1078, 2156]
+    doc = json.loads(_artifact(run_id, "summary.json").read_text())
+    assert doc["headline"]["nc"]["verdict"] == "no CI with one seed"
+
+
+def test_identical_retrain_run_is_reused(runs, c2, caplog):
+    caplog.set_level("INFO", logger="robust")
+    same = retrain.Params(
+        metric_run=runs[2], metrics=("random", "entropy", "deepgini"), steps=4, seeds=2, **FAST
+    )
+    assert retrain.main(same) == c2
+    assert f"reusing FINISHED retrain run {c2}" in caplog.text
+
+
+def test_random_is_redrawn_per_seed_from_the_metric_runs_own_draw(runs):
+    orders = load_file(_artifact(runs[2], "guidance/order.safetensors"))
+    n = 2 * N_TRAIN
+    zero = retrain._order("random", 0, orders, n, redraw_random=True)
+    assert torch.equal(torch.as_tensor(zero), orders["random"])  # the metric run's seed is 0
+    one = retrain._order("random", 1, orders, n, redraw_random=True)
+    assert not torch.equal(torch.as_tensor(one), orders["random"])
+    assert retrain._order("random", 1, orders, n, redraw_random=False) is orders["random"]
+    assert retrain._order("nc", 1, orders, n, redraw_random=True) is orders["nc"]
+
+
+def test_a_metric_the_metric_run_lacks_is_refused():
+    with pytest.raises(
+        ConfigError,
+        match=r"^metrics must be among those metric run abc scored "
+        r"\(lsa, dsa\), but got metrics='nc'$",
+    ):
+        retrain.Params(metrics=("nc", "lsa")).selected(["lsa", "dsa"], "abc")
+    assert retrain.Params().selected(["random", "lsa"], "abc") == ("lsa", "random")
+
+
+def test_too_many_steps_fail_with_one_line(runs, monkeypatch, capsys):
+    run_id = MlflowClient().create_run("0").info.run_id  # as `mlflow run` makes one
+    monkeypatch.setenv("MLFLOW_RUN_ID", run_id)
+    argv = ["--metric_run", runs[2], "--config", "c3", "--steps", "1079"]
+    assert _cli.run(retrain.main, retrain.Params, argv) == 2
+    message = "steps must be at most the pool size 1078 (one input per step), but got steps=1079"
+    assert capsys.readouterr().err == f"error: {message}\n"
+    run = MlflowClient().get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["robust.error"] == message
+
+
+def test_metric_run_must_be_a_metric_run_on_the_dataset(runs):
+    model_run, _, metric_run = runs
+    with pytest.raises(ConfigError, match="is a 'train' run, but a 'metric' run is required"):
+        retrain.main(retrain.Params(metric_run=model_run, **FAST))
+    with pytest.raises(ConfigError, match="scored a pool on dataset 'digits', not 'mnist'"):
+        retrain.main(retrain.Params(metric_run=metric_run, dataset="mnist", **FAST))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(
+            ["--config", "c4"],
+            "config must be one of c1, c2, c3, but got config='c4'",
+            id="config",
+        ),
+        pytest.param(
+            ["--metrics", "deepgini,gini"],
+            "metrics must be one of all, nc, lsa, dsa, deepgini, entropy, random, "
+            "but got metrics='gini'",
+            id="metric",
+        ),
+        pytest.param(["--metrics", ""], "metrics must be one of all, nc", id="no-metric"),
+        pytest.param(["--steps", "0"], "steps must be at least 1, but got steps=0", id="steps"),
+        pytest.param(["--seeds", "0"], "seeds must be at least 1, but got seeds=0", id="seeds"),
+        pytest.param(["--epochs", "0"], "epochs must be at least 1", id="epochs"),
+        pytest.param(["--batch_size", "0"], "batch_size must be at least 1", id="batch"),
+        pytest.param(["--lr", "0"], "lr must be greater than 0, but got lr=0.0", id="lr"),
+        pytest.param(
+            ["--optimizer", "lbfgs"], "optimizer must be one of rmsprop, adam, sgd", id="optimizer"
+        ),
+        pytest.param(
+            ["--headline_budget", "0"],
+            "headline_budget must be in (0, 1], but got headline_budget=0.0",
+            id="budget-low",
+        ),
+        pytest.param(
+            ["--headline_budget", "1.5"], "headline_budget must be in (0, 1]", id="budget-high"
+        ),
+        pytest.param(["--seed", "-1"], "seed must be at least 0", id="seed"),
+        pytest.param(["--warm_start", "maybe"], "warm_start must be true or false", id="warm"),
+        pytest.param(["--device", "tpu"], "device must be one of auto, cpu, cuda", id="device"),
+    ],
+)
+def test_bad_parameters(argv, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)) as info:
+        _cli.parse(retrain.Params, argv)
+    assert "\n" not in str(info.value)
+
+
+def test_limits_accept_their_boundary():
+    p = _cli.parse(retrain.Params, ["--steps", "1", "--seeds", "1", "--headline_budget", "1"])
+    assert (p.steps, p.seeds, p.headline_budget) == (1, 1, 1.0)
+    assert p.training() == defaults_for("digits")  # every auto is the dataset's default
+
+
+def test_help_lists_every_parameter():
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.retrain", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    assert out.startswith("usage: python -m pipelines.retrain")
+    for field in retrain.Params.__dataclass_fields__:
+        assert f"--{field}" in out, field
+    assert "(default: c2)" in out and "summary.md" in out
+
+
+def test_attack_run_without_a_test_split_is_refused(runs):
+    """Last: its metric run becomes the newest, which metric_run=auto would pick."""
+    train_only = attack.main(attack.Params(method="fgsm", splits=("train",), quiet=True))
+    scored = metric.main(metric.Params(attack_run=train_only, metrics=("random",), quiet=True))
+    with pytest.raises(
+        ConfigError,
+        match=(
+            rf"^retrain evaluates on the adversarial test set of metric run {scored}'s attack run "
+            rf"{train_only}, but it attacked splits=train only; attack the test split too"
+        ),
+    ):
+        retrain.main(retrain.Params(**FAST))
+    assert tracking.latest_run("metric", "digits") == scored

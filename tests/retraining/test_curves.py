@@ -1,0 +1,174 @@
+"""Curves over seeds, t-intervals, AUC and the comparison with random, against hand-computed
+values (robust/retraining/_curves.py)."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from robust.errors import ConfigError, DataError
+from robust.retraining import (
+    QUANTITIES,
+    Curves,
+    Interval,
+    Point,
+    auc,
+    budget_mask,
+    compare,
+    mean_ci,
+    summarise,
+    verdict,
+)
+
+from .conftest import curves
+
+T2, T1 = 4.302652729749464, 12.706204736174698  # t(0.975) with 2 and 1 degrees of freedom
+
+
+def test_mean_ci_against_the_t_table():
+    i = mean_ci([1.0, 2.0, 3.0])
+    assert (i.mean, i.n) == (2.0, 3)
+    assert i.low == pytest.approx(2 - T2 / math.sqrt(3)) and i.low == pytest.approx(-0.48414, 1e-4)
+    assert i.high == pytest.approx(2 + T2 / math.sqrt(3))
+    two = mean_ci([0.1, 0.3])  # s = 0.1414, half = 12.706 · 0.1414 / √2 = 1.2706
+    assert (two.low, two.high) == pytest.approx((0.2 - 1.2706205, 0.2 + 1.2706205))
+    ninety = mean_ci([1.0, 2.0, 3.0], confidence=0.9)  # t(0.95, 2) = 2.92
+    assert ninety.high == pytest.approx(2 + 2.919985580355516 / math.sqrt(3))
+
+
+def test_mean_ci_with_one_value_or_no_spread():
+    one = mean_ci([0.7])
+    assert one.mean == 0.7 and one.n == 1 and math.isnan(one.low) and math.isnan(one.high)
+    assert one.as_dict() == {"mean": 0.7, "ci_low": None, "ci_high": None, "n": 1}
+    flat = mean_ci([0.5, 0.5, 0.5])
+    assert (flat.low, flat.mean, flat.high) == (0.5, 0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("values", "kwargs", "error", "message"),
+    [
+        ([], {}, DataError, "values must be n ≥ 1 finite numbers, but got []"),
+        ([1.0, math.nan], {}, DataError, "values must be n ≥ 1 finite numbers"),
+        ([1.0], {"confidence": 1.0}, ConfigError, "confidence must be in (0, 1), but got"),
+        ([1.0], {"confidence": 0.0}, ConfigError, "confidence must be in (0, 1), but got"),
+    ],
+)
+def test_mean_ci_rejects(values, kwargs, error, message):
+    with pytest.raises(error, match=r"^" + re.escape(message)):
+        mean_ci(values, **kwargs)
+
+
+def test_auc_is_the_trapezoid_over_the_pool_fraction():
+    assert auc([0, 0.5, 1], [0.5, 0.7, 0.9]) == pytest.approx(0.25 * 1.2 + 0.25 * 1.6)
+    rows = auc([0.25, 1.0], [[1.0, 1.0], [0.0, 1.0]])
+    assert rows.tolist() == pytest.approx([0.75, 0.375])
+    with pytest.raises(DataError, match=r"^fraction must be strictly increasing"):
+        auc([0, 0.5, 0.5], [1, 1, 1])
+
+
+def test_curves_stack_points_by_seed_and_step():
+    c = curves([0, 10, 20], [[0.5, 0.6, 0.7], [0.5, 0.8, 0.9]], [[0, 1, 2], [0, 3, 4]])
+    assert c.seeds == (0, 1) and c.n_inputs.tolist() == [0, 10, 20]
+    assert c.values["accuracy_combined"].tolist() == [[0.5, 0.6, 0.7], [0.5, 0.8, 0.9]]
+    assert c.values["fit_s"].tolist() == [[0, 1, 2], [0, 3, 4]]
+    assert c.values["n_adversarial"].tolist() == [[0, 10, 20]] * 2
+    assert c.mean().tolist() == pytest.approx([0.5, 0.7, 0.8])
+    low, high = c.ci()
+    assert low[0] == high[0] == 0.5 and high[2] == pytest.approx(0.8 + T1 * 0.1 / 1)
+    with pytest.raises(DataError, match=r"^every seed must have the same budget steps"):
+        Curves.from_points(
+            [
+                Point(0, 1, 10, 0, 0.0, dict.fromkeys(QUANTITIES, 0)),
+                Point(1, 1, 11, 0, 0.0, dict.fromkeys(QUANTITIES, 0)),
+            ]
+        )
+
+
+def test_summarise_against_hand_computed_values():
+    c = curves(
+        [0, 10, 20, 40],
+        [[0.5, 0.6, 0.8, 0.8], [0.5, 0.7, 0.6, 0.9]],
+        [[0, 1, 2, 3], [0, 2, 2, 2]],
+    )
+    s = summarise(c, pool_size=40)
+    assert s["best_accuracy"].mean == pytest.approx(0.85)
+    assert s["best_accuracy"].high == pytest.approx(0.85 + T1 * 0.05 / 1)  # s = 0.0707, /√2
+    assert s["best_n_inputs"].mean == 30  # seed 0 reaches 0.8 first at 20, seed 1 at 40
+    # seed 0: .25·(.5+.6)/2 + .25·(.6+.8)/2 + .5·(.8+.8)/2 = .7125; seed 1: .6875
+    assert s["auc"].mean == pytest.approx(0.7)
+    assert s["auc"].low == pytest.approx(0.7 - T1 * 0.0125)
+    assert (s["fit_s"].mean, s["fit_s"].low, s["fit_s"].high) == (6.0, 6.0, 6.0)
+
+
+def test_budget_mask_includes_the_boundary_and_never_row_0():
+    assert budget_mask(np.array([0, 6, 12, 13, 40]), 40, 0.3).tolist() == [
+        False,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_compare_pairs_seeds_over_the_small_budgets():
+    n = [0, 10, 20, 40]
+    base = curves(n, [[0.5, 0.55, 0.7, 0.8], [0.5, 0.6, 0.65, 0.9]])
+    metric = curves(n, [[0.5, 0.6, 0.8, 0.1], [0.5, 0.7, 0.6, 0.1]])  # the 40 step is ignored
+    (cmp,) = compare({"random": base, "deepgini": metric}, 40, budget=0.5).values()
+    # seed 0: (.05 + .1) / 2 = .075; seed 1: (.1 − .05) / 2 = .025
+    assert cmp.metric == "deepgini" and cmp.n_inputs == (10, 20)
+    assert cmp.per_seed == pytest.approx((0.075, 0.025))
+    assert cmp.interval.mean == pytest.approx(0.05)
+    assert cmp.interval.high == pytest.approx(0.05 + T1 * 0.025)  # s = .0354, /√2
+    assert cmp.verdict == "no significant difference"
+    assert cmp.line() == (
+        "deepgini vs random at ≤ 50% of the pool (10, 20 inputs): accuracy_combined +0.0500, "
+        "95 % CI [-0.2677, +0.3677] over 2 seeds → no significant difference"
+    )
+
+
+@pytest.mark.parametrize(("sign", "expected"), [(1, "beats random"), (-1, "worse than random")])
+def test_a_consistent_difference_is_significant(sign, expected):
+    n = [10, 20, 30, 100]
+    base = np.array([[0.5, 0.6, 0.7, 0.9]] * 3)
+    gain = np.array([[0.10], [0.12], [0.11]])
+    out = compare(
+        {"random": curves(n, base), "entropy": curves(n, base + sign * gain)}, 100, budget=0.3
+    )
+    i = out["entropy"].interval
+    assert i.mean == pytest.approx(sign * 0.11)
+    assert (i.high - i.low) / 2 == pytest.approx(T2 * 0.01 / math.sqrt(3))
+    assert out["entropy"].verdict == expected and out["entropy"].n_inputs == (10, 20, 30)
+
+
+def test_verdicts():
+    assert verdict(Interval(0.1, 0.01, 0.2, 3)) == "beats random"
+    assert verdict(Interval(-0.1, -0.2, -0.01, 3), "lsa") == "worse than lsa"
+    assert verdict(Interval(0.1, 0.0, 0.2, 3)) == "no significant difference"
+    assert verdict(Interval(0.1, math.nan, math.nan, 1)) == "no CI with one seed"
+    one = compare(
+        {"random": curves([5, 10], [[0.5, 0.6]]), "nc": curves([5, 10], [[0.6, 0.6]])},
+        10,
+        budget=0.5,
+    )
+    assert one["nc"].verdict == "no CI with one seed" and "over 1 seed →" in one["nc"].line()
+
+
+def test_compare_rejects():
+    c = curves([10, 20], [[0.5, 0.6]])
+    with pytest.raises(
+        ConfigError,
+        match=r"^no budget step is within budget=0.3 of the pool "
+        r"\(the smallest is 10 of 20 inputs\)",
+    ):
+        compare({"random": c, "nc": c}, 20, budget=0.3)
+    with pytest.raises(ConfigError, match=r"^baseline must be one of the metrics nc"):
+        compare({"nc": c}, 20)
+    with pytest.raises(ConfigError, match=r"^budget must be in \(0, 1\]"):
+        compare({"random": c, "nc": c}, 20, budget=0)
+    other = curves([10, 15], [[0.5, 0.6]])
+    with pytest.raises(DataError, match=r"^nc and random must share seeds and budgets"):
+        compare({"random": c, "nc": other}, 20, budget=1)

@@ -1,0 +1,141 @@
+"""The retrain report: figure, long and summary tables, summary document and Markdown
+(robust/retraining/_report.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from robust.retraining import (
+    QUANTITIES,
+    STYLES,
+    curve_rows,
+    flat_metrics,
+    plot_accuracy,
+    summary_document,
+    summary_markdown,
+    summary_rows,
+    write_report,
+)
+
+from .conftest import curves
+
+N = [0, 10, 20, 40]
+
+
+@pytest.fixture
+def three():
+    """c2-style curves (row 0 at 0 inputs) of random and two metrics over three seeds."""
+    base = [[0.5, 0.6, 0.7, 0.9], [0.5, 0.62, 0.7, 0.9], [0.5, 0.58, 0.7, 0.9]]
+    up = [[a + 0.1 * (k > 0) for a, k in zip(r, N, strict=True)] for r in base]
+    same = [
+        [a + 0.01 * (-1) ** i * (k > 0) for a, k in zip(r, N, strict=True)]
+        for i, r in enumerate(base)
+    ]
+    fit = [[0, 1, 2, 3]] * 3
+    return {
+        "deepgini": curves(N, up, fit),
+        "nc": curves(N, same, fit),
+        "random": curves(N, base, fit),
+    }
+
+
+def test_styles_are_the_seeds():
+    assert STYLES == {
+        "lsa": ("LSA", "b", "-"),
+        "dsa": ("DSA", "g", ":"),
+        "deepgini": ("DeepGini", "r", "--"),
+        "entropy": ("Softmax entropy", "c", "--"),
+        "random": ("Random", "m", "-."),
+        "nc": ("NC", "k", "-."),
+    }
+
+
+def test_plot_writes_png_and_svg(three, tmp_path):
+    png, svg = plot_accuracy(three, tmp_path / "fig" / "digits_c2_accuracy.png", title="t")
+    assert png == tmp_path / "fig" / "digits_c2_accuracy.png" and svg.suffix == ".svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = svg.read_text()
+    assert "<svg" in text and "DeepGini" in text and "Random" in text
+
+
+def test_curve_rows_are_long_format(three):
+    rows = curve_rows(three, pool_size=40)
+    assert len(rows) == 3 * 3 * 4
+    assert list(rows[0]) == [
+        "metric",
+        "seed",
+        "step",
+        "n_inputs",
+        "fraction",
+        "n_adversarial",
+        *QUANTITIES,
+        "fit_s",
+    ]
+    first = rows[:4]
+    assert [r["step"] for r in first] == [0, 1, 2, 3]  # c2: step 0 is the original model
+    assert [r["fraction"] for r in first] == [0, 0.25, 0.5, 1.0]
+    c1 = curve_rows({"nc": curves([10, 40], [[0.5, 0.6]])}, pool_size=40)
+    assert [r["step"] for r in c1] == [1, 2]
+
+
+def test_summary_document_says_which_metric_beats_random(three):
+    doc = summary_document(three, 40, budget=0.5)
+    assert set(doc["metrics"]) == {"deepgini", "nc", "random"}
+    g = doc["metrics"]["deepgini"]
+    assert g["best_accuracy"]["mean"] == pytest.approx(1.0)
+    assert g["mean_curve_best"] == {"n_inputs": 40, "accuracy": pytest.approx(1.0)}
+    assert doc["headline_note"] is None and set(doc["headline"]) == {"deepgini", "nc"}
+    assert doc["headline"]["deepgini"]["verdict"] == "beats random"
+    assert doc["headline"]["deepgini"]["mean"] == pytest.approx(0.1)
+    assert doc["headline"]["nc"]["verdict"] == "no significant difference"
+    assert doc["headline"]["deepgini"]["line"].startswith("deepgini vs random at ≤ 50% ")
+    json.dumps(doc)  # JSON-ready
+
+
+def test_summary_without_random_or_without_a_small_budget_explains_why(three):
+    no_random = summary_document({"nc": three["nc"]}, 40)
+    assert no_random["headline"] == {} and "both must be retrained" in no_random["headline_note"]
+    coarse = summary_document(three, 40, budget=0.2)
+    assert coarse["headline"] == {}
+    assert "no budget step is within 20% of the pool of 40" in coarse["headline_note"]
+
+
+def test_markdown_flat_metrics_and_tables(three):
+    doc = summary_document(three, 40, budget=0.5)
+    doc["metrics"]["deepgini"] |= {"time_s": 12.5, "energy_kwh": 1e-4}
+    md = summary_markdown(doc, title="Guided retraining: digits, c2", context={"config": "c2"})
+    assert md.startswith("# Guided retraining: digits, c2\n\n- **config**: c2\n")
+    assert "mean [95 % CI] over 3 seeds" in md and "| DeepGini | 1 [1, 1] |" in md
+    assert "| 12.5 | 0.0001 |" in md
+    assert doc["headline"]["deepgini"]["line"] in md
+    flat = flat_metrics(doc)
+    assert flat["deepgini/best_accuracy_mean"] == pytest.approx(1.0)
+    assert flat["headline/deepgini_vs_random_verdict"] == 1.0
+    assert flat["headline/nc_vs_random_verdict"] == 0.0
+    assert "headline/random_vs_random_mean" not in flat
+    rows = summary_rows(doc)
+    assert [r["metric"] for r in rows] == ["deepgini", "nc", "random"]
+    assert rows[0]["verdict"] == "beats random" and rows[2]["verdict"] is None
+    assert rows[0]["time_s"] == 12.5 and rows[1]["time_s"] is None
+
+
+def test_write_report(three, tmp_path):
+    doc = summary_document(three, 40, budget=0.5)
+    out = write_report(
+        tmp_path, three, doc, title="t", figure="digits_c2_accuracy", context={"dataset": "digits"}
+    )
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [
+        "figures/digits_c2_accuracy.png",
+        "figures/digits_c2_accuracy.svg",
+        "summary.json",
+        "summary.md",
+        "tables/curves.csv",
+        "tables/summary.csv",
+    ]
+    assert json.loads((out / "summary.json").read_text())["context"] == {"dataset": "digits"}
+    with (out / "tables" / "curves.csv").open() as f:
+        assert len(list(csv.DictReader(f))) == 36
