@@ -34,7 +34,7 @@ def generators_run(run_id: str, model_run: str) -> tuple[str, dict[str, str]]:
     """Check that ``run_id`` is a DGN attack run on ``model_run``; return its id and the
     training params it used (which the reusing run logs instead of its own)."""
     run = tracking.get_run(run_id, stage="attack")
-    params = run.data.params
+    params = tracking.params_of(run)
     if params.get("method") != "dgn" or params.get("model_run") != model_run:
         raise ConfigError(
             f"generators_run must be a method=dgn attack run on model_run {model_run}, but run "

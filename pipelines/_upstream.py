@@ -17,7 +17,7 @@ def model_run(run_id: str | None, dataset: str) -> str:
     if run_id is None:
         return tracking.latest_run("train", dataset)
     run = tracking.get_run(run_id, stage=MODEL_STAGES)
-    actual = run.data.params.get("dataset")
+    actual = tracking.params_of(run).get("dataset")
     if actual != dataset:
         raise ConfigError(
             f"model_run {run_id} was trained on dataset {actual!r}, not {dataset!r}; "
@@ -37,7 +37,7 @@ def train_run_of(model_run_id: str) -> str:
 def dataset_of(model_run_id: str, data_dir: str | None = None) -> data.Dataset:
     """The dataset exactly as the (underlying) train run loaded it (name, seed, size,
     grayscale, preset); a model run of another stage is followed to its train run."""
-    p = tracking.get_run(train_run_of(model_run_id), stage="train").data.params
+    p = tracking.params_of(tracking.get_run(train_run_of(model_run_id), stage="train"))
 
     def opt(key: str) -> str | None:
         return None if p.get(key, "auto") == "auto" else p[key]
@@ -63,7 +63,7 @@ def attack_run(run_id: str | None, dataset: str) -> str:
     if run_id is None:
         return tracking.latest_run("attack", dataset)
     run = tracking.get_run(run_id, stage="attack")
-    actual = run.data.params.get("dataset")
+    actual = tracking.params_of(run).get("dataset")
     if actual != dataset:
         raise ConfigError(
             f"attack_run {run_id} attacked a model on dataset {actual!r}, not {dataset!r}; "
@@ -75,13 +75,13 @@ def attack_run(run_id: str | None, dataset: str) -> str:
 def model_of_attack(attack_run_id: str) -> str:
     """The train run whose model ``attack_run_id`` attacked (its ``robust.upstream.model``)."""
     run = tracking.get_run(attack_run_id, stage="attack")
-    return run.data.tags.get("robust.upstream.model") or run.data.params["model_run"]
+    return run.data.tags.get("robust.upstream.model") or tracking.params_of(run)["model_run"]
 
 
 def attacked_splits(attack_run_id: str) -> list[str]:
     """The splits ``attack_run_id`` attacked (its resolved ``splits`` parameter)."""
-    params = tracking.get_run(attack_run_id, stage="attack").data.params
-    raw = params.get("resolved.splits", params.get("splits", ""))
+    params = tracking.params_of(tracking.get_run(attack_run_id, stage="attack"))
+    raw = params.get("splits", "")
     return [s.strip() for s in raw.split(",") if s.strip()]
 
 
@@ -112,7 +112,7 @@ def metric_run(run_id: str | None, dataset: str) -> str:
     if run_id is None:
         return tracking.latest_run("metric", dataset)
     run = tracking.get_run(run_id, stage="metric")
-    actual = run.data.params.get("dataset")
+    actual = tracking.params_of(run).get("dataset")
     if actual != dataset:
         raise ConfigError(
             f"metric_run {run_id} scored a pool on dataset {actual!r}, not {dataset!r}; "

@@ -142,7 +142,7 @@ def main(p: Params) -> str:
     model_run, attack_run = _runs(p)
     eps = p.eps
     if p.mode == "online" and p.method == "dgn" and eps is None:
-        eps = float(tracking.get_run(attack_run, stage="attack").data.params["eps"])
+        eps = float(tracking.params_of(tracking.get_run(attack_run, stage="attack"))["eps"])
     params = _cli.as_dict(p) | {"model_run": model_run, "attack_run": attack_run, "eps": eps}
     upstream = {"model": model_run} | ({"attack": attack_run} if attack_run else {})
     with tracking.stage(
@@ -218,7 +218,7 @@ def _runs(p: Params) -> tuple[str, str | None]:
     if p.mode == "static":
         _upstream.require_adversarial(attack_run, "train")
     elif p.method == "dgn":
-        method = tracking.get_run(attack_run, stage="attack").data.params.get("method")
+        method = tracking.params_of(tracking.get_run(attack_run, stage="attack")).get("method")
         if method != "dgn":
             raise ConfigError(
                 f"online method=dgn trains the generators of a method=dgn attack run further, "
@@ -242,7 +242,7 @@ def _runs(p: Params) -> tuple[str, str | None]:
 
 def _data_params(model_run: str) -> dict[str, str]:
     """What fixes the split of a model run's dataset (its train run's params)."""
-    params = tracking.get_run(_upstream.train_run_of(model_run), stage="train").data.params
+    params = tracking.params_of(tracking.get_run(_upstream.train_run_of(model_run), stage="train"))
     return {k: params.get(k, "auto") for k in _DATA_PARAMS}
 
 
@@ -267,7 +267,9 @@ def _adversarial_source(
     else:
         gens = dgn.load(tracking.download_artifacts(attack_run, "generators"), device)
         gens.eps = eps
-        route = tracking.get_run(attack_run, stage="attack").data.params.get("route", "label")
+        route = tracking.params_of(tracking.get_run(attack_run, stage="attack")).get(
+            "route", "label"
+        )
         attack = dgn_attack(
             gens,
             epochs=p.dgn_epochs,

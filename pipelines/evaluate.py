@@ -149,9 +149,9 @@ def _model_runs(p: Params) -> list[str]:
         found = tracking.find_runs("advtrain", p.dataset, tags={"robust.upstream.model": original})
         return [original, *found]
     runs = list(dict.fromkeys(_upstream.model_run(r, p.dataset) for r in p.model_runs))
-    first = tracking.get_run(_upstream.train_run_of(runs[0])).data.params
+    first = tracking.params_of(tracking.get_run(_upstream.train_run_of(runs[0])))
     for run_id in runs[1:]:
-        theirs = tracking.get_run(_upstream.train_run_of(run_id)).data.params
+        theirs = tracking.params_of(tracking.get_run(_upstream.train_run_of(run_id)))
         for key in SAME_INPUTS:
             if theirs.get(key, "auto") != first.get(key, "auto"):
                 raise ConfigError(
@@ -178,7 +178,7 @@ def _attack_runs(p: Params, original: str) -> list[str]:
             _upstream.require_adversarial(run_id, "test")
         return runs
     found = tracking.find_runs("attack", p.dataset, tags={"robust.upstream.model": original})
-    runs = [r for r in found if "test" in _splits(tracking.get_run(r).data.params)]
+    runs = [r for r in found if "test" in _splits(tracking.params_of(tracking.get_run(r)))]
     if not runs:
         raise ConfigError(
             f"no FINISHED attack run on dataset {p.dataset!r} attacked the test split of the "
@@ -225,17 +225,19 @@ def _row_label(run_id: str) -> str:
 def _trained_on(run) -> str | None:
     """What an advtrain run trained on: its attack run's method (static, seed 004; online dgn
     trains those generators further) or its own online fgsm/pgd, as ``online-<method>``."""
-    params = run.data.params
+    params = tracking.params_of(run)
     online = _param(params, "mode") == "online"
     method = _param(params, "method")
     attack = run.data.tags.get("robust.upstream.attack")
     if attack and not (online and method in ("fgsm", "pgd")):
-        method = _method(tracking.get_run(attack).data.params)
+        method = _method(tracking.params_of(tracking.get_run(attack)))
     return f"online-{method}" if online and method else method
 
 
 def _column_label(run_id: str) -> str:
-    return _safe(f"{_method(tracking.get_run(run_id).data.params) or 'attack'}-{run_id[:8]}")
+    return _safe(
+        f"{_method(tracking.params_of(tracking.get_run(run_id))) or 'attack'}-{run_id[:8]}"
+    )
 
 
 def _describe(run_id: str) -> dict:
@@ -245,7 +247,7 @@ def _describe(run_id: str) -> dict:
         "run_id": run_id,
         "stage": tags.get("robust.stage"),
         "source_model": tags.get("robust.upstream.model"),
-        "params": dict(run.data.params),
+        "params": dict(tracking.params_of(run)),
     }
 
 

@@ -129,9 +129,10 @@ class Params:
 def main(p: Params) -> str:
     """Run (or reuse) the retrain stage; return its run id."""
     metric_run = _upstream.metric_run(p.metric_run, p.dataset)
-    info = tracking.get_run(metric_run, stage="metric").data
+    run_data = tracking.get_run(metric_run, stage="metric")
+    info = run_data.data
     attack_run, model_run = info.tags["robust.upstream.attack"], info.tags["robust.upstream.model"]
-    metrics = p.selected(info.params["metrics"].split(","), metric_run)
+    metrics = p.selected(tracking.params_of(run_data)["metrics"].split(","), metric_run)
     _require_test_set(metric_run, attack_run)
     n_clean, n_adv = (int(info.metrics[f"pool/n_{k}"]) for k in ("clean", "adversarial"))
     pool_size = n_adv if p.config == "c3" else n_clean + n_adv

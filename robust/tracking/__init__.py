@@ -10,6 +10,7 @@ from robust.tracking.store import (
     find_runs,
     get_run,
     latest_run,
+    params_of,
     tracking_uri,
 )
 
@@ -22,6 +23,7 @@ __all__ = [
     "get_run",
     "latest_run",
     "one_line",
+    "params_of",
     "stage",
     "tracking_uri",
 ]

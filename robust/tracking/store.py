@@ -84,6 +84,16 @@ def get_run(run_id: str, *, stage: str | tuple[str, ...] | None = None):
     return run
 
 
+def params_of(run) -> dict[str, str]:
+    """A run's params as the stage used them: ``resolved.<key>`` (logged when ``mlflow run``
+    had already logged the user's ``auto``) replaces ``<key>``."""
+    raw = dict(run.data.params)
+    resolved = {
+        k.removeprefix("resolved."): v for k, v in raw.items() if k.startswith("resolved.")
+    }
+    return {k: v for k, v in raw.items() if not k.startswith("resolved.")} | resolved
+
+
 def latest_run(stage: str, dataset: str | None = None) -> str:
     """The id of the newest FINISHED ``stage`` run (on ``dataset``) in any experiment.
 

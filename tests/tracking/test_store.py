@@ -7,7 +7,14 @@ import pytest
 from mlflow import MlflowClient
 
 from robust.errors import ConfigError
-from robust.tracking import DEFAULT_TRACKING_URI, fail_adopted_run, get_run, latest_run, stage
+from robust.tracking import (
+    DEFAULT_TRACKING_URI,
+    fail_adopted_run,
+    get_run,
+    latest_run,
+    params_of,
+    stage,
+)
 from robust.tracking.store import tracking_uri
 
 
@@ -47,3 +54,16 @@ def test_fail_adopted_run(mlflow_store, monkeypatch):
     assert r.data.tags["robust.error"].startswith("dataset must be one of")
     with pytest.raises(ConfigError, match="is FAILED; only FINISHED runs can be used"):
         get_run(pending.info.run_id)
+
+
+def test_params_of_prefers_what_the_stage_resolved_under_mlflow_run(mlflow_store, monkeypatch):
+    """`mlflow run` logs the user's -P values (``auto``) before the stage adopts its run; the
+    stage then logs the values it used as ``resolved.<key>``, which downstream stages read."""
+    pending = MlflowClient().create_run("0")
+    MlflowClient().log_param(pending.info.run_id, "metrics", "all")
+    monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
+    with stage("metric", {"metrics": "nc,lsa", "seed": 0}, dataset="digits") as run:
+        pass
+    raw = get_run(run.run_id).data.params
+    assert raw["metrics"] == "all" and raw["resolved.metrics"] == "nc,lsa"
+    assert params_of(get_run(run.run_id)) == {"metrics": "nc,lsa", "seed": "0"}
