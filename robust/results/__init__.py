@@ -1,0 +1,30 @@
+"""Query finished runs as pandas DataFrames (one of the two places that import mlflow).
+
+* :func:`runs` — one row per stage run, filtered by stage, dataset, parent run and status;
+* :func:`retraining_curves` — a retrain run's ``tables/curves.csv`` (or every retrain child's);
+* :func:`robustness_matrix` — an evaluate run's transfer or adaptive matrix;
+* :func:`costs` — time, energy, CO2 and CPU/GPU utilisation per stage run and phase.
+
+Each function documents its columns; the ``*_COLUMNS`` tuples list them in order. A run id may
+be a reuse pointer (followed) or, where stated, a parent run such as ``main``'s.
+"""
+
+from robust.results._query import (
+    COST_COLUMNS,
+    CURVE_COLUMNS,
+    RUN_COLUMNS,
+    costs,
+    retraining_curves,
+    robustness_matrix,
+    runs,
+)
+
+__all__ = [
+    "COST_COLUMNS",
+    "CURVE_COLUMNS",
+    "RUN_COLUMNS",
+    "costs",
+    "retraining_curves",
+    "robustness_matrix",
+    "runs",
+]

@@ -1,0 +1,359 @@
+"""The query functions: finished runs, retraining curves, robustness matrices and costs."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from robust.errors import ConfigError
+from robust.tracking import store
+
+RUN_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "stage",
+    "dataset",
+    "status",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "parent_run_id",
+    "experiment_id",
+    "run_name",
+    "upstream",
+    "params",
+    "time/total_s",
+    "energy/total_kwh",
+    "emissions/total_kg",
+    "error",
+)
+"""The columns of :func:`runs`, in order."""
+
+CURVE_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "config",
+    "metric",
+    "seed",
+    "step",
+    "n_inputs",
+    "fraction",
+    "n_adversarial",
+    "accuracy_clean",
+    "accuracy_adversarial",
+    "accuracy_combined",
+    "precision_macro",
+    "recall_macro",
+    "fit_s",
+)
+"""The columns of :func:`retraining_curves`, in order."""
+
+COST_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "stage",
+    "dataset",
+    "phase",
+    "time_s",
+    "cpu_percent",
+    "peak_rss_mb",
+    "gpu_utilization_percent",
+    "gpu_peak_memory_mb",
+    "energy_kwh",
+    "emissions_kg",
+    "energy_method",
+    "energy_estimate",
+)
+"""The columns of :func:`costs`, in order."""
+
+STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+KINDS = ("transfer", "adaptive")
+_PARENT_TAG = "mlflow.parentRunId"
+_CHILD_TAG = "robust.child."
+_PHASE_KEY = re.compile(r"^energy/(.+)_kwh$")
+
+
+def runs(
+    stage: str | None = None,
+    dataset: str | None = None,
+    parent: str | None = None,
+    status: str | None = "FINISHED",
+) -> pd.DataFrame:
+    """Stage runs in every experiment of the store in force, oldest first.
+
+    Reuse pointers (runs tagged ``robust.reused_from``, made when ``mlflow run`` found an
+    identical finished stage) are not listed; their target is. With ``parent``, the rows are
+    the parent's children: runs tagged ``mlflow.parentRunId`` = ``parent`` and the runs it names
+    in ``robust.child.<stage>`` tags (reused stages), pointers replaced by their targets.
+
+    Args:
+        stage: only runs tagged ``robust.stage`` = ``stage`` (``train``, ``attack``, …).
+        dataset: only runs tagged ``robust.dataset`` = ``dataset``.
+        parent: only the children of this run id.
+        status: only runs in this status (``FINISHED`` by default); None for every status.
+
+    Returns:
+        One row per run, with the columns of :data:`RUN_COLUMNS`: ``run_id``, ``stage``,
+        ``dataset``, ``status``; ``start_time`` and ``end_time`` (UTC timestamps, ``NaT`` while
+        running); ``duration_s``; ``parent_run_id`` (missing for a top-level run);
+        ``experiment_id``, ``run_name``; ``upstream`` (dict: upstream name → run id, from the
+        ``robust.upstream.<name>`` tags); ``params`` (dict of the logged params, strings);
+        ``time/total_s``, ``energy/total_kwh``, ``emissions/total_kg`` (NaN when not logged);
+        ``error`` (the ``robust.error`` tag of a failed run). Missing values are
+        NaN/None (``pd.isna``).
+
+    Raises:
+        ConfigError: an unknown status, a filter value with a quote, or an unknown parent.
+    """
+    if status is not None and status not in STATUSES:
+        raise ConfigError(f"status must be one of {', '.join(STATUSES)} or None, got {status!r}")
+    conditions = []
+    for key, value in (("robust.stage", stage), ("robust.dataset", dataset)):
+        if value is not None:
+            conditions.append(f"tags.`{key}` = '{_quoted(key, value)}'")
+    if status is not None:
+        conditions.append(f"attributes.status = '{status}'")
+    c = store.client()
+    if parent is None:
+        found = [r for r in _search(c, conditions) if store.REUSED_FROM_TAG not in r.data.tags]
+    else:
+        found = [r for r in _children(c, parent) if _matches(r, stage, dataset, status)]
+    rows = [_run_row(r) for r in found]
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def retraining_curves(run: str) -> pd.DataFrame:
+    """The retraining curves of a retrain run, or of every retrain child of a parent run.
+
+    Read from each run's ``tables/curves.csv`` (written by the ``retrain`` stage).
+
+    Args:
+        run: a retrain run id, or a parent (``main``) run id with retrain child runs, whose
+            curves are concatenated oldest first.
+
+    Returns:
+        Long format, one row per (run, metric, seed, step), with the columns of
+        :data:`CURVE_COLUMNS`: ``run_id``, ``config`` (``c1``/``c2``/``c3``), ``metric``
+        (guidance metric), ``seed``, ``step`` (0 is the original model in ``c2``/``c3``),
+        ``n_inputs`` (retraining inputs), ``fraction`` (of the pool), ``n_adversarial`` (of those
+        inputs), ``accuracy_clean``, ``accuracy_adversarial``, ``accuracy_combined``,
+        ``precision_macro``, ``recall_macro`` (on the combined test set, all in [0, 1]) and
+        ``fit_s`` (training seconds).
+
+    Raises:
+        ConfigError: an unknown run id, or a run that is neither a retrain run nor a parent
+            of one.
+    """
+    frames = []
+    for r in _stage_runs(run, "retrain"):
+        run_id = r.info.run_id
+        with tempfile.TemporaryDirectory() as tmp:
+            table = pd.read_csv(_artifact(run_id, "tables/curves.csv", tmp))
+        table.insert(0, "config", r.data.params.get("config"))
+        table.insert(0, "run_id", run_id)
+        frames.append(table.reindex(columns=list(CURVE_COLUMNS)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def robustness_matrix(run: str, kind: str = "transfer") -> pd.DataFrame:
+    """An evaluate run's robust-accuracy matrix (top-1 accuracy in [0, 1]).
+
+    Args:
+        run: an evaluate run id, or a parent (``main``) run id with evaluate child runs (the
+            newest is used).
+        kind: ``transfer`` (columns ``clean`` and one per attack run, crafted on the original
+            model) or ``adaptive`` (columns ``clean``, ``fgsm``, ``pgd``, crafted on each row's
+            model; only when the run had ``adaptive=true``).
+
+    Returns:
+        ``matrix/<kind>.csv``: index ``model`` (row labels such as ``train-<id8>``,
+        ``advtrain-fgsm-<id8>``), one column per label (``clean``, ``fgsm-<id8>``, …).
+        ``attrs["labels"]`` holds ``matrix/labels.json`` (``original``: the original train run;
+        ``rows`` and ``columns``: label → run id, stage, params; ``adaptive``: the adaptive
+        attacks' settings) and ``attrs["run_id"]`` the evaluate run.
+
+    Raises:
+        ConfigError: an unknown kind or run id, a run that is neither an evaluate run nor a
+            parent of one, or an adaptive matrix the run did not compute.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    run_id = _stage_runs(run, "evaluate")[-1].info.run_id
+    present = {Path(a.path).name for a in store.client().list_artifacts(run_id, "matrix")}
+    if f"{kind}.csv" not in present:
+        raise ConfigError(
+            f"evaluate run {run_id} has no {kind} matrix (matrix/{kind}.csv); the adaptive "
+            "matrix exists only for runs with adaptive=true"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        matrix = pd.read_csv(_artifact(run_id, f"matrix/{kind}.csv", tmp), index_col="model")
+        labels = {}
+        if "labels.json" in present:
+            labels = json.loads(_artifact(run_id, "matrix/labels.json", tmp).read_text())
+    matrix.attrs["labels"] = labels
+    matrix.attrs["run_id"] = run_id
+    return matrix
+
+
+def costs(run: str | Iterable[str]) -> pd.DataFrame:
+    """What stage runs cost: time, energy, CO2 and CPU/GPU utilisation per phase.
+
+    Args:
+        run: a stage run id, a parent (``main``) run id (then each FINISHED child run, not the
+            parent itself, whose phases span its children), or several run ids.
+
+    Returns:
+        One row per (stage run, phase), the phases in the order they ran and then ``total``
+        (the whole run), with the columns of :data:`COST_COLUMNS`: ``run_id``, ``stage``,
+        ``dataset``, ``phase``; ``time_s`` (wall seconds, ``time/<phase>_s``); ``cpu_percent``
+        (this process's CPU, 100 = one core busy, ``process/<phase>_cpu_percent``);
+        ``peak_rss_mb`` (``process/<phase>_peak_rss_mb``); ``gpu_utilization_percent`` and
+        ``gpu_peak_memory_mb`` (``gpu/<phase>_…``, NaN without a GPU); ``energy_kwh`` and
+        ``emissions_kg`` (codecarbon, ``energy/<phase>_kwh``, ``emissions/<phase>_kg``);
+        ``energy_method`` (how codecarbon measured: tag ``robust.energy.method``) and
+        ``energy_estimate`` (True when the energy is a TDP estimate).
+
+    Raises:
+        ConfigError: an unknown run id, or a run that did not finish.
+    """
+    ids = [run] if isinstance(run, str) else list(run)
+    c = store.client()
+    rows = []
+    for run_id in ids:
+        r = store.get_run(run_id)
+        children = [k for k in _children(c, r.info.run_id) if k.info.status == "FINISHED"]
+        for target in children or [r]:
+            rows += _cost_rows(c, target)
+    return pd.DataFrame(rows, columns=list(COST_COLUMNS))
+
+
+# ---- helpers -----------------------------------------------------------------------------
+def _quoted(key: str, value: str) -> str:
+    if "'" in value or "`" in value:
+        raise ConfigError(f"{key} must not contain quotes, got {value!r}")
+    return value
+
+
+def _search(client, conditions: list[str]) -> list:
+    """Every run matching all ``conditions`` in any experiment, oldest first."""
+    exps = [e.experiment_id for e in client.search_experiments()]
+    found, token = [], None
+    while True:
+        page = client.search_runs(
+            exps,
+            " and ".join(conditions),
+            order_by=["attributes.start_time ASC"],
+            page_token=token,
+        )
+        found += list(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def _children(client, parent: str) -> list:
+    """The child runs of ``parent`` (see :func:`runs`), oldest first, pointers followed."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = client.get_run(parent).data.tags
+    except MlflowException:
+        raise ConfigError(
+            f"no run with id {parent!r} in the tracking store {store.tracking_uri()}"
+        ) from None
+    found = _search(client, [f"tags.`{_PARENT_TAG}` = '{_quoted('parent', parent)}'"])
+    named = [v for k, v in sorted(tags.items()) if k.startswith(_CHILD_TAG)]
+    out: dict[str, Any] = {}
+    for r in found + [client.get_run(i) for i in named]:
+        target = r.data.tags.get(store.REUSED_FROM_TAG)
+        if target:
+            r = client.get_run(target)
+        out.setdefault(r.info.run_id, r)
+    return sorted(out.values(), key=lambda r: r.info.start_time)
+
+
+def _matches(r, stage: str | None, dataset: str | None, status: str | None) -> bool:
+    tags = r.data.tags
+    return (
+        (stage is None or tags.get("robust.stage") == stage)
+        and (dataset is None or tags.get("robust.dataset") == dataset)
+        and (status is None or r.info.status == status)
+    )
+
+
+def _stage_runs(run_id: str, stage: str) -> list:
+    """``run_id`` itself when it is a ``stage`` run, else its FINISHED ``stage`` children."""
+    r = store.get_run(run_id)
+    actual = r.data.tags.get("robust.stage")
+    if actual == stage:
+        return [r]
+    kids = [
+        k for k in _children(store.client(), r.info.run_id) if _matches(k, stage, None, "FINISHED")
+    ]
+    if not kids:
+        raise ConfigError(
+            f"run {run_id} is a {actual!r} run with no FINISHED {stage} child run; pass a "
+            f"{stage} run or a parent (main) run that has one"
+        )
+    return kids
+
+
+def _artifact(run_id: str, path: str, tmp: str) -> Path:
+    return Path(store.client().download_artifacts(run_id, path, tmp))
+
+
+def _timestamp(ms: int | None) -> pd.Timestamp:
+    return pd.Timestamp(ms, unit="ms", tz="UTC") if ms else pd.NaT
+
+
+def _run_row(r) -> dict[str, Any]:
+    info, tags, metrics = r.info, r.data.tags, r.data.metrics
+    prefix = "robust.upstream."
+    return {
+        "run_id": info.run_id,
+        "stage": tags.get("robust.stage"),
+        "dataset": tags.get("robust.dataset") or r.data.params.get("dataset"),
+        "status": info.status,
+        "start_time": _timestamp(info.start_time),
+        "end_time": _timestamp(info.end_time),
+        "duration_s": (info.end_time - info.start_time) / 1000 if info.end_time else float("nan"),
+        "parent_run_id": tags.get(_PARENT_TAG),
+        "experiment_id": info.experiment_id,
+        "run_name": info.run_name,
+        "upstream": {k[len(prefix) :]: v for k, v in tags.items() if k.startswith(prefix)},
+        "params": dict(r.data.params),
+        "time/total_s": metrics.get("time/total_s", float("nan")),
+        "energy/total_kwh": metrics.get("energy/total_kwh", float("nan")),
+        "emissions/total_kg": metrics.get("emissions/total_kg", float("nan")),
+        "error": tags.get("robust.error"),
+    }
+
+
+def _cost_rows(client, r) -> list[dict[str, Any]]:
+    run_id, tags, metrics = r.info.run_id, r.data.tags, r.data.metrics
+    phases = [m.group(1) for k in metrics if (m := _PHASE_KEY.match(k)) and m.group(1) != "total"]
+    when = {p: client.get_metric_history(run_id, f"energy/{p}_kwh")[0].timestamp for p in phases}
+    nan = float("nan")
+    rows = []
+    for p in [*sorted(phases, key=lambda p: (when[p], p)), "total"]:
+        rows.append(
+            {
+                "run_id": run_id,
+                "stage": tags.get("robust.stage"),
+                "dataset": tags.get("robust.dataset") or r.data.params.get("dataset"),
+                "phase": p,
+                "time_s": metrics.get(f"time/{p}_s", nan),
+                "cpu_percent": metrics.get(f"process/{p}_cpu_percent", nan),
+                "peak_rss_mb": metrics.get(f"process/{p}_peak_rss_mb", nan),
+                "gpu_utilization_percent": metrics.get(f"gpu/{p}_utilization_percent", nan),
+                "gpu_peak_memory_mb": metrics.get(f"gpu/{p}_peak_memory_mb", nan),
+                "energy_kwh": metrics.get(f"energy/{p}_kwh", nan),
+                "emissions_kg": metrics.get(f"emissions/{p}_kg", nan),
+                "energy_method": tags.get("robust.energy.method"),
+                "energy_estimate": tags.get("robust.energy.estimate") == "true",
+            }
+        )
+    return rows
