@@ -43,6 +43,23 @@ def generators_run(run_id: str, model_run: str) -> tuple[str, dict[str, str]]:
     return run.info.run_id, {k: params[k] for k in TRAINING if k in params}
 
 
+def tuned(run_id: str, loss: str) -> tuple[str, dict[str, Any]]:
+    """Check that ``run_id`` is a tune run of ``loss``; return its id and the settings its
+    ``tuned/weights.json`` holds (the loss weights, and ``k`` / ``dgn_lr`` when tuned)."""
+    import json
+
+    run = tracking.get_run(run_id, stage="tune")
+    with open(tracking.download_artifacts(run_id, "tuned/weights.json")) as f:
+        tuned_ = json.load(f)
+    if tuned_["loss"] != loss:
+        raise ConfigError(
+            f"tuned_run {run_id} tuned the {tuned_['loss']} loss, but loss={loss}; pass "
+            f"loss={tuned_['loss']} or another tuned_run"
+        )
+    extra = {k: tuned_[k] for k in ("k", "dgn_lr") if tuned_.get(k) is not None}
+    return run.info.run_id, tuned_["weights"] | extra
+
+
 def generators(run: Any, p: Any, params: dict[str, Any], model, ds: data.Dataset):
     """Load ``p.generators_run``'s generators, or train new ones and log them as artifacts."""
     device = next(model.parameters()).device

@@ -1,7 +1,8 @@
 """Generate adversarial inputs against a trained model: FGSM, PGD, BIM (L∞, L2, L1) or DGNs.
 
 Inputs: ``model_run`` (a train run; default the newest FINISHED one for ``dataset``), and for
-``method=dgn`` optionally ``generators_run`` (an attack run whose DGNs are reused untrained).
+``method=dgn`` optionally ``generators_run`` (an attack run whose DGNs are reused untrained)
+and ``tuned_run`` (a tune run whose ``tuned/weights.json`` sets the weights not given).
 Params: see ``Params``; ``preset=guided_retraining`` is seed 000's mix (L2-BIM, L1-BIM and
 L∞-FGSM in thirds at ε = 0.05 over ``n_adv`` drawn inputs per split); ``method=dgn`` trains
 one generator per class on ``dgn_split`` with ``loss`` (seed 004), then generates.
@@ -17,6 +18,7 @@ Artifacts: ``adversarial/S.safetensors`` (x, y, index into the split, attack cod
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -91,6 +93,9 @@ class Params:
     """dgn: each input goes to the generator of its label (seed 004) or of its prediction."""
     misclassified_only: bool = False
     """dgn: keep only generated inputs whose prediction changed (indices kept)."""
+    tuned_run: str | None = None
+    """dgn: a tune run whose tuned/weights.json gives the loss weights (and k, dgn_lr if it
+    tuned them); weights given explicitly here override the tuned ones."""
     generators_run: str | None = None
     """dgn: an attack run whose generators are reused instead of training new ones."""
     seed: int = 0
@@ -147,8 +152,12 @@ def main(p: Params) -> str:
     eps = p.eps if p.eps is not None else dgn.EPS.get(p.dataset, 8 / 255)
     if p.preset == "guided_retraining":  # the preset fixes its attacks and budget
         eps = 0.05
-    params = _cli.as_dict(p) | {"model_run": model_run, "eps": eps}
     upstream = {"model": model_run}
+    if p.method == "dgn" and p.tuned_run is not None:  # tuned weights fill what was not given
+        upstream["tuned"], tuned = _dgn.tuned(p.tuned_run, p.loss)
+        p = dataclasses.replace(p, **{k: v for k, v in tuned.items() if getattr(p, k) is None})
+        p = dataclasses.replace(p, tuned_run=upstream["tuned"])
+    params = _cli.as_dict(p) | {"model_run": model_run, "eps": eps}
     if p.method == "dgn":
         params |= _dgn.resolved(p)
         if p.generators_run is not None:

@@ -1,0 +1,122 @@
+"""Tune the loss weights of one DGN loss with an Optuna study shared across processes.
+
+Inputs: ``model_run`` (a train run; default the newest FINISHED one for ``dataset``).
+Each trial trains one DGN per class on the train split with ``dgn_epochs`` epochs and scores
+the generators on the validation split: ``val/success_rate`` (maximise: correctly classified
+inputs whose prediction changes) and ``val/l2_mean`` (minimise: mean L2 of x_gen − x). The
+default ``objective=multi`` keeps both (NSGA-II); ``weighted`` maximises
+``success_rate − perturbation_weight · l2_mean`` (TPE) and prunes with a median pruner,
+scoring every ``prune_every`` epochs. The study (``study``, in ``storage``) is created once
+and loaded by every other process, so several ``tune`` processes share its trials;
+``total_trials`` stops them all once the study holds that many.
+Each trial is a nested run (tag ``mlflow.parentRunId``) with the searched params and
+``val/success_rate``, ``val/l2_mean`` and, weighted, ``objective`` (per step while pruning).
+Metrics: ``tune/n_trials``, ``tune/n_complete``, ``tune/n_pruned`` (the study's, at the end),
+``best/success_rate``, ``best/l2_mean``. Artifacts: ``tuned/weights.json`` (loss, weights,
+trial, values: what ``attack -P tuned_run=`` uses), ``tuned/front.csv`` (the Pareto front or
+the best trial), ``figures/history.png``, ``figures/pareto_front.png`` (multi),
+``figures/importances.png`` (with at least 2 complete trials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipelines import _cli, _upstream
+from robust import data, tracking, tuning
+from robust.attacks import dgn
+from robust.errors import ConfigError
+from robust.utils import DEVICES, resolve_device
+
+
+@dataclass(frozen=True)
+class Params:
+    dataset: str = "digits"
+    """Dataset of the model (used to find the newest train run when model_run is auto)."""
+    model_run: str | None = None
+    """Train run whose model is attacked; auto: the newest FINISHED one on dataset."""
+    loss: str = "nce"
+    """The tuned loss: nce (α, β), lrp (α, k) or susp (α, λ, γ)."""
+    objective: str = "multi"
+    """multi (success rate and perturbation, Pareto front) or weighted (one score, pruned)."""
+    perturbation_weight: float = 1.0
+    """weighted: the score is success_rate − perturbation_weight · l2_mean."""
+    prune_every: int = 5
+    """weighted: score (and maybe prune) every this many DGN epochs."""
+    n_trials: int = 8
+    """Trials this process runs."""
+    total_trials: int | None = None
+    """Stop every process once the study holds this many trials; auto: no cap."""
+    study: str | None = None
+    """Study name; auto: tune-<dataset>-<loss>-<objective>."""
+    storage: str = tuning.DEFAULT_STORAGE
+    """Optuna RDB URL; SQLite waits 60 s for another process's lock."""
+    dgn_epochs: int = 20
+    """DGN epochs per trial (small: tuning runs many trainings)."""
+    dgn_lr: float | None = None
+    """DGN learning rate when not tuned; auto: the dataset's default schedule."""
+    tune_lr: bool = False
+    """Also search the DGN learning rate (1e-4 .. 1e-2, log)."""
+    eps: float | None = None
+    """L∞ budget; auto: 0.3 for digits/mnist/fashion, 8/255 otherwise."""
+    seed: int = 0
+    """Seeds the sampler and the generators."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu or cuda."""
+    force: bool = True
+    """Tune runs are never reused by default (the study goes on growing); false allows it."""
+    quiet: bool = False
+    """Less logging."""
+
+    def __post_init__(self) -> None:
+        _cli.check_choice("dataset", self.dataset, data.DATASETS)
+        _cli.check_choice("objective", self.objective, tuning.OBJECTIVES)
+        _cli.check_choice("device", self.device, DEVICES)
+        tuning.search_space(self.loss, n_features=1)  # a tunable loss
+        for name in ("n_trials", "total_trials", "dgn_epochs", "prune_every"):
+            _cli.check_min(name, getattr(self, name), 1)
+        _cli.check_min("perturbation_weight", self.perturbation_weight, 0)
+        _cli.check_min("dgn_lr", self.dgn_lr, 0, strict=True)
+        _cli.check_min("eps", self.eps, 0, strict=True)
+        if "://" not in self.storage:
+            raise ConfigError(
+                f"storage must be an RDB URL such as {tuning.DEFAULT_STORAGE}, but got "
+                f"storage={self.storage!r}"
+            )
+
+
+def main(p: Params) -> str:
+    """Run this process's trials of the study inside one tune run; return its run id."""
+    model_run = _upstream.model_run(p.model_run, p.dataset)
+    schedule = dgn.schedule_for(p.dataset, p.loss)
+    params = _cli.as_dict(p) | {
+        "model_run": model_run,
+        "study": p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}",
+        "eps": p.eps if p.eps is not None else dgn.EPS.get(p.dataset, 8 / 255),
+        "dgn_lr": p.dgn_lr or schedule.lr,
+        "dgn_batch_size": schedule.batch_size,
+    }
+    with tracking.stage(
+        "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
+        quiet=p.quiet,
+    ) as run:  # fmt: skip
+        if run.reused:
+            return run.run_id
+        with run.phase("load"):
+            ds = _upstream.dataset_of(model_run, None)
+            model = _upstream.model_of(model_run, str(resolve_device(p.device)))
+            study = tuning.open_study(
+                p.storage, params["study"], p.objective, seed=p.seed, warmup=p.prune_every
+            )
+        with run.phase("optimize"):
+            tuning.optimize(
+                run, study, model, ds, p.loss, p.objective, n_trials=p.n_trials,
+                total_trials=p.total_trials, settings=params, tune_lr=p.tune_lr,
+            )  # fmt: skip
+        with run.phase("report"):
+            tuning.report(run, study, p.loss)
+        return run.run_id
+
+
+if __name__ == "__main__":
+    _cli.entry(main, Params)

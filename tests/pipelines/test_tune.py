@@ -1,0 +1,112 @@
+"""The tune stage end to end on digits (pipelines/tune.py): nested trial runs, the shared
+pruning, and attack -P tuned_run."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from pipelines import attack, train, tune
+from robust import tracking, tuning
+from robust.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A store with one 1-epoch train run; yields (root, model_run)."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp("store")
+    old_cwd, old_uri = os.getcwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    os.chdir(root)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root}/mlflow.db"
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    try:
+        yield root, train.main(train.Params(epochs=1, quiet=True))
+    finally:
+        os.chdir(old_cwd)
+        if old_uri is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old_uri
+
+
+def _children(run_id: str):
+    c = MlflowClient()
+    exp = c.get_run(run_id).info.experiment_id
+    return c.search_runs([exp], f"tags.`mlflow.parentRunId` = '{run_id}'")
+
+
+@pytest.fixture(scope="module")
+def multi_run(store):
+    p = tune.Params(n_trials=3, dgn_epochs=1, storage=f"sqlite:///{store[0]}/o.db", quiet=True)
+    return tune.main(p)
+
+
+def test_each_trial_is_a_nested_run_with_params_and_objectives(multi_run):
+    kids = _children(multi_run)
+    assert len(kids) == 3 and {k.info.status for k in kids} == {"FINISHED"}
+    assert sorted(k.data.params["trial"] for k in kids) == ["0", "1", "2"]
+    space = tuning.search_space("nce", n_features=64)
+    for k in kids:
+        assert {"val/success_rate", "val/l2_mean"} <= set(k.data.metrics)
+        assert all(space[n].contains(float(k.data.params[n])) for n in space)
+
+
+def test_tune_run_logs_counts_front_figures_and_weights(multi_run):
+    c = MlflowClient()
+    m = c.get_run(multi_run).data.metrics
+    assert (m["tune/n_trials"], m["tune/n_complete"]) == (3, 3)
+    assert {"best/success_rate", "best/l2_mean"} <= set(m)
+    figs = {a.path for a in c.list_artifacts(multi_run, "figures")}
+    assert {"figures/pareto_front.png", "figures/history_success_rate.png"} <= figs
+    assert {a.path for a in c.list_artifacts(multi_run, "tuned")} == {
+        "tuned/weights.json",
+        "tuned/front.csv",
+    }
+    tuned = json.loads(tracking.download_artifacts(multi_run, "tuned/weights.json").read_text())
+    assert tuned["loss"] == "nce" and set(tuned["weights"]) == {"alpha", "beta"}
+
+
+def test_attack_uses_the_tuned_weights_unless_given(multi_run):
+    tuned = json.loads(tracking.download_artifacts(multi_run, "tuned/weights.json").read_text())
+    common = {"method": "dgn", "tuned_run": multi_run, "dgn_epochs": 1, "splits": ("test",)}
+    run_id = attack.main(attack.Params(**common, beta=2.0, quiet=True))
+    r = MlflowClient().get_run(run_id)
+    assert float(r.data.params["alpha"]) == pytest.approx(tuned["weights"]["alpha"])
+    assert float(r.data.params["beta"]) == 2.0  # given explicitly: overrides the tuned one
+    assert r.data.tags["robust.upstream.tuned"] == r.data.params["tuned_run"] == multi_run
+    with pytest.raises(ConfigError, match="tuned the nce loss, but loss=lrp"):
+        attack.main(attack.Params(**common, loss="lrp", quiet=True))
+
+
+def test_weighted_objective_reports_per_chunk_and_can_prune(store):
+    url = f"sqlite:///{store[0]}/w.db"
+    p = tune.Params(
+        objective="weighted", n_trials=3, dgn_epochs=2, prune_every=1, storage=url, quiet=True
+    )
+    run_id = tune.main(p)
+    study = optuna.load_study(study_name="tune-digits-nce-weighted", storage=url)
+    for t in study.trials:
+        assert set(t.intermediate_values) == {1}  # scored after epoch 1 of 2
+    kids = _children(run_id)
+    hist = MlflowClient().get_metric_history(kids[0].info.run_id, "objective")
+    assert min(h.step for h in hist) == 1  # intermediate values reach the nested run too
+    states = {t.state for t in study.trials}
+    assert states <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    assert {k.info.status for k in kids} <= {"FINISHED", "KILLED"}
+
+
+def test_bad_params_are_one_line_config_errors():
+    with pytest.raises(ConfigError, match="objective must be one of multi, weighted"):
+        tune.Params(objective="single")
+    with pytest.raises(ConfigError, match="n_trials must be at least 1"):
+        tune.Params(n_trials=0)
+    with pytest.raises(ConfigError, match="storage must be an RDB URL"):
+        tune.Params(storage="optuna.db")
+    with pytest.raises(ConfigError, match="loss must be one of nce, lrp, susp to be tuned"):
+        tune.Params(loss="custom")
