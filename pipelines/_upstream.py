@@ -11,19 +11,27 @@ MODEL_STAGES = ("train", "advtrain")
 """Stages whose runs hold a model (``model/``) usable as ``model_run``."""
 
 
-def model_run(run_id: str | None, dataset: str) -> str:
-    """The model run to use: ``run_id`` (a train or advtrain run, checked) or the newest
-    FINISHED train run on ``dataset``."""
+def _upstream_run(
+    name: str, run_id: str | None, dataset: str, stages: str | tuple[str, ...], did: str
+) -> str:
+    """``run_id`` checked to be a FINISHED run of ``stages`` on ``dataset``, or the newest
+    FINISHED run of the first stage there; ``did`` says what such a run did, for the error."""
     if run_id is None:
-        return tracking.latest_run("train", dataset)
-    run = tracking.get_run(run_id, stage=MODEL_STAGES)
+        return tracking.latest_run(stages if isinstance(stages, str) else stages[0], dataset)
+    run = tracking.get_run(run_id, stage=stages)
     actual = tracking.params_of(run).get("dataset")
     if actual != dataset:
         raise ConfigError(
-            f"model_run {run_id} was trained on dataset {actual!r}, not {dataset!r}; "
-            f"pass dataset={actual} or another model_run"
+            f"{name} {run_id} {did} dataset {actual!r}, not {dataset!r}; "
+            f"pass dataset={actual} or another {name}"
         )
     return run.info.run_id
+
+
+def model_run(run_id: str | None, dataset: str) -> str:
+    """The model run to use: ``run_id`` (a train or advtrain run, checked) or the newest
+    FINISHED train run on ``dataset``."""
+    return _upstream_run("model_run", run_id, dataset, MODEL_STAGES, "was trained on")
 
 
 def train_run_of(model_run_id: str) -> str:
@@ -60,16 +68,7 @@ def model_of(model_run_id: str, device: str = "cpu"):
 
 def attack_run(run_id: str | None, dataset: str) -> str:
     """The attack run to use: ``run_id`` (checked) or the newest FINISHED one on ``dataset``."""
-    if run_id is None:
-        return tracking.latest_run("attack", dataset)
-    run = tracking.get_run(run_id, stage="attack")
-    actual = tracking.params_of(run).get("dataset")
-    if actual != dataset:
-        raise ConfigError(
-            f"attack_run {run_id} attacked a model on dataset {actual!r}, not {dataset!r}; "
-            f"pass dataset={actual} or another attack_run"
-        )
-    return run.info.run_id
+    return _upstream_run("attack_run", run_id, dataset, "attack", "attacked a model on")
 
 
 def model_of_attack(attack_run_id: str) -> str:
@@ -109,13 +108,4 @@ def adversarial_set(attack_run_id: str, split: str) -> dict[str, Tensor]:
 
 def metric_run(run_id: str | None, dataset: str) -> str:
     """The metric run to use: ``run_id`` (checked) or the newest FINISHED one on ``dataset``."""
-    if run_id is None:
-        return tracking.latest_run("metric", dataset)
-    run = tracking.get_run(run_id, stage="metric")
-    actual = tracking.params_of(run).get("dataset")
-    if actual != dataset:
-        raise ConfigError(
-            f"metric_run {run_id} scored a pool on dataset {actual!r}, not {dataset!r}; "
-            f"pass dataset={actual} or another metric_run"
-        )
-    return run.info.run_id
+    return _upstream_run("metric_run", run_id, dataset, "metric", "scored a pool on")
