@@ -43,7 +43,7 @@ from robust.attacks import dgn
 from robust.attacks._norms import check_norm
 from robust.errors import ConfigError, DataError
 from robust.training.defaults import TrainConfig
-from robust.training.fit import _check_split, _loss_and_accuracy
+from robust.training.fit import _check_split, end_epoch
 from robust.training.optimizers import build_optimizer
 from robust.utils import resolve_device
 
@@ -243,18 +243,8 @@ def adversarial_fit(
                 if online:
                     metrics["train_attack_s"] = attack_s
 
-                # Validate with dropout off.
-                if val is not None:
-                    model.eval()
-                    metrics["val_loss"], metrics["val_accuracy"] = _loss_and_accuracy(
-                        model, x_val, y_val
-                    )
-
-                # Report the epoch.
-                history.append(metrics)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items()})
-                if on_epoch is not None:
-                    on_epoch(epoch, dict(metrics))
+                val_xy = None if val is None else (x_val, y_val)
+                end_epoch(model, val_xy, epoch, metrics, history, bar, on_epoch)
     finally:
         bar.close()
         model.train(was_training)

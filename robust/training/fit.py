@@ -171,19 +171,28 @@ def fit(
                     "train_accuracy": n_correct.item() / n_train,
                 }
 
-                # Validate with dropout off.
-                if val is not None:
-                    model.eval()
-                    metrics["val_loss"], metrics["val_accuracy"] = _loss_and_accuracy(
-                        model, x_val, y_val
-                    )
-
-                # Report the epoch.
-                history.append(metrics)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items()})
-                if on_epoch is not None:
-                    on_epoch(epoch, dict(metrics))
+                val_xy = None if val is None else (x_val, y_val)
+                end_epoch(model, val_xy, epoch, metrics, history, bar, on_epoch)
     finally:
         bar.close()
         model.train(was_training)
     return history
+
+
+def end_epoch(
+    model: nn.Module,
+    val: tuple[Tensor, Tensor] | None,
+    epoch: int,
+    metrics: dict[str, float],
+    history: list[dict[str, float]],
+    bar,
+    on_epoch: Callable[[int, dict[str, float]], None] | None,
+) -> None:
+    """Close an epoch of a training loop: validate with dropout off, record and report."""
+    if val is not None:
+        model.eval()
+        metrics["val_loss"], metrics["val_accuracy"] = _loss_and_accuracy(model, *val)
+    history.append(metrics)
+    bar.set_postfix({k: f"{v:.4f}" for k, v in metrics.items()})
+    if on_epoch is not None:
+        on_epoch(epoch, dict(metrics))
