@@ -13,7 +13,8 @@ model, c2/c3): ``M/seed<s>/accuracy_clean``, ``…/accuracy_adversarial``,
 ``…/accuracy_combined``, ``…/precision_macro``, ``…/recall_macro`` (combined set),
 ``…/fit_s``; ``M/accuracy_combined_mean`` (over seeds). Per M, mean and 95 % CI bounds over
 seeds (``_mean``, ``_ci_low``, ``_ci_high``) of ``M/best_accuracy``, ``M/best_n_inputs``,
-``M/auc``, ``M/fit_s``; ``time/M_s`` and ``energy/M_kwh``; ``original/<quantity>``. The
+``M/auc``, ``M/fit_s``; ``time/M_s`` and ``energy/M_kwh`` (``time/workers_s``: starting the
+worker processes, when ``workers`` > 1); ``original/<quantity>``. The
 headline: ``headline/M_vs_random_mean|_ci_low|_ci_high|_verdict`` (+1 beats, −1 worse, 0 no
 significant difference).
 Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg``; ``tables/curves.csv``
@@ -24,6 +25,7 @@ Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg``; ``tables/cu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -79,6 +81,9 @@ class Params:
     """First seed: c1's initial weights, shuffling, dropout (and random's order)."""
     device: str = "auto"
     """auto (CUDA when present), cpu or cuda."""
+    workers: int | None = None
+    """Processes that fit models in parallel on the CPU; auto: one per core up to 4, 1 on CUDA.
+    Results do not depend on it except for float rounding of the thread count."""
     data_dir: str | None = None
     """Dataset directory; auto: the train run's."""
     force: bool = False
@@ -94,7 +99,7 @@ class Params:
         if self.optimizer is not None:
             _cli.check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _cli.check_choice("device", self.device, DEVICES)
-        for name in ("steps", "seeds", "epochs", "batch_size"):
+        for name in ("steps", "seeds", "epochs", "batch_size", "workers"):
             _cli.check_min(name, getattr(self, name), 1)
         _cli.check_min("lr", self.lr, 0, strict=True)
         _cli.check_min("seed", self.seed, 0)
@@ -144,6 +149,13 @@ def main(p: Params) -> str:
     steps = p.steps or STEPS.get(p.dataset, 20)
     sizes = retraining.budgets(pool_size, steps)  # checks 1 ≤ steps ≤ pool size
     train = p.training()
+    device = resolve_device(p.device)
+    workers = p.workers or retraining.auto_workers(device)  # resolved: a stable reuse key
+    if workers > 1 and device.type == "cuda":
+        raise ConfigError(
+            f"workers fit on the CPU, so more than 1 needs device=cpu, but got workers={workers} "
+            "with device=cuda"
+        )
     params = _cli.as_dict(p) | {
         "metric_run": metric_run,
         "metrics": metrics,
@@ -152,6 +164,7 @@ def main(p: Params) -> str:
         "lr": train.lr,
         "batch_size": train.batch_size,
         "optimizer": train.optimizer,
+        "workers": workers,
     }
     upstream = {"metric": metric_run, "attack": attack_run, "model": model_run}
     with tracking.stage(
@@ -164,7 +177,6 @@ def main(p: Params) -> str:
             log.warning(
                 "no budget step is within headline_budget=%s: no headline", p.headline_budget
             )
-        device = resolve_device(p.device)
         with run.phase("load"):
             ds = _upstream.dataset_of(model_run, p.data_dir)
             original = _upstream.model_of(model_run, str(device))
@@ -183,21 +195,27 @@ def main(p: Params) -> str:
             disable=p.quiet or not sys.stderr.isatty(),
         )
         results = {}
-        for m in metrics:
-            with run.phase(m):
-                results[m] = retraining.retrain_seeds(
-                    original,
-                    pool,
-                    {s: _order(m, s, orders, len(pool), p.redraw_random) for s in seeds},
-                    p.config,
-                    steps,
-                    train=train,
-                    val=ds.val,
-                    tests=tests,
-                    warm_start=p.warm_start,
-                    device=device,
-                    on_point=lambda point, _, m=m: _log_point(run, bar, m, point),
-                )
+        with contextlib.ExitStack() as stack:
+            fitters = retraining.Workers(workers, original, pool, tests, ds.val, train, device)
+            if workers > 1:
+                with run.phase("workers"):  # spawn the processes once, for every metric
+                    stack.enter_context(fitters)
+            for m in metrics:
+                with run.phase(m):  # the metric's fits run in parallel within it
+                    results[m] = retraining.retrain_seeds(
+                        original,
+                        pool,
+                        {s: _order(m, s, orders, len(pool), p.redraw_random) for s in seeds},
+                        p.config,
+                        steps,
+                        train=train,
+                        val=ds.val,
+                        tests=tests,
+                        warm_start=p.warm_start,
+                        device=device,
+                        workers=fitters,
+                        on_point=lambda point, _, m=m: _log_point(run, bar, m, point),
+                    )
         bar.close()
 
         with run.phase("report"):

@@ -8,6 +8,8 @@ what each metric buys.
 * :class:`Pool`, :class:`EvalSets`, :func:`initial_model`, :func:`evaluate_model`,
   :func:`retrain`, :func:`retrain_seeds` — a model per budget step, for one seed or several
   (:mod:`robust.retraining._protocol`);
+* :class:`Workers`, :func:`auto_workers` — the fits in worker processes on the CPU
+  (:mod:`robust.retraining._parallel`);
 * :class:`Curves`, :func:`mean_ci`, :func:`auc`, :func:`summarise`, :func:`compare`,
   :func:`verdict` — the curves over seeds, 95 % t-intervals, and each metric against random
   (:mod:`robust.retraining._curves`);
@@ -34,6 +36,7 @@ from robust.retraining._curves import (
     summarise,
     verdict,
 )
+from robust.retraining._parallel import MAX_AUTO_WORKERS, Workers, auto_workers
 from robust.retraining._protocol import (
     QUANTITIES,
     EvalSets,
@@ -60,6 +63,7 @@ from robust.retraining._report import (
 
 __all__ = [
     "CONFIGS",
+    "MAX_AUTO_WORKERS",
     "QUANTITIES",
     "STYLES",
     "SUMMARY_KEYS",
@@ -71,7 +75,9 @@ __all__ = [
     "Point",
     "Pool",
     "Repeated",
+    "Workers",
     "auc",
+    "auto_workers",
     "budget_mask",
     "budgets",
     "check_config",

@@ -21,12 +21,13 @@ Differences from the seed code (notes §4–5), all deliberate:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from robust.evaluation import classification_metrics, predict
 from robust.retraining._budgets import _check_int, budgets, check_config, training_order
 from robust.training import TrainConfig, fit
 from robust.utils import model_device
+
+if TYPE_CHECKING:
+    from robust.retraining._parallel import Workers
 
 QUANTITIES: tuple[str, ...] = (
     "accuracy_clean",
@@ -262,17 +266,69 @@ def retrain(
         ConfigError: unknown config, steps outside [1, budget pool size], or a bad seed.
         DataError: an order that is not a permutation of the pool.
     """
+    positions, sizes, seed, num_classes = _plan(original, pool, order, config, steps, seed, tests)
+    if config != "c1":
+        yield Point(seed, 0, 0, 0, 0.0, evaluate_model(original, tests, num_classes)), original
+    yield from _fits(
+        original,
+        pool,
+        positions,
+        list(enumerate(sizes.tolist(), start=1)),
+        config=config,
+        seed=seed,
+        warm_start=warm_start,
+        train=train,
+        val=val,
+        tests=tests,
+        num_classes=num_classes,
+        device=device,
+        fit_fn=fit_fn,
+    )
+
+
+def _plan(
+    original: nn.Module,
+    pool: Pool,
+    order: np.ndarray | Tensor,
+    config: str,
+    steps: int,
+    seed: int,
+    tests: EvalSets,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Check one seed's arguments; return its pool positions in training order, the budget
+    sizes, the seed as an int and the number of classes (one forward pass of the original)."""
     positions = training_order(order, pool.source, config)
     if len(positions) == 0:
         raise ConfigError(f"config={config} trains on the pool's adversarial part, which is empty")
     sizes = budgets(len(positions), steps)
     seed = _check_int("seed", seed, 0)
     num_classes = int(predict(original, tests.clean.x[:1]).shape[1])
-    if config != "c1":
-        yield Point(seed, 0, 0, 0, 0.0, evaluate_model(original, tests, num_classes)), original
+    return positions, sizes, seed, num_classes
 
+
+def _fits(
+    original: nn.Module,
+    pool: Pool,
+    positions: np.ndarray,
+    steps: list[tuple[int, int]],
+    *,
+    config: str,
+    seed: int,
+    warm_start: bool,
+    train: TrainConfig,
+    val: Split | None,
+    tests: EvalSets,
+    num_classes: int,
+    device: str | torch.device,
+    fit_fn: Callable[..., Any] = fit,
+) -> Iterator[tuple[Point, nn.Module]]:
+    """Train and score one model per ``(step, k)`` of ``steps`` on the top-k ``positions``.
+
+    The trained part of :func:`retrain`; a worker process runs it for one step, or for a
+    seed's whole chain with ``warm_start`` (:class:`~robust.retraining.Workers`).
+    """
     model, done = None, 0
-    for step, k in enumerate(sizes.tolist(), start=1):
+    for step, k in steps:
         if warm_start and model is not None:
             chosen = positions[done:k]  # only what this step adds, onto the previous model
         else:
@@ -323,6 +379,7 @@ def retrain_seeds(
     steps: int,
     *,
     on_point: Callable[[Point, nn.Module], None] | None = None,
+    workers: int | Workers | None = None,
     **kwargs: Any,
 ) -> Repeated:
     """:func:`retrain` once per seed, keeping every point and the best model.
@@ -330,14 +387,47 @@ def retrain_seeds(
     Args:
         orders: seed → the order that seed retrains from (the same one for every seed, or a
             random order drawn per seed).
-        on_point: called with each point and its model as soon as it exists (logging,
-            progress).
-        kwargs: the keyword arguments of :func:`retrain` other than ``seed``.
+        on_point: called with each point and its model as soon as it and every point before
+            it exist (logging, progress): seed by seed in step order, whatever ``workers``.
+        workers: None or 1: fit in this process, one model after another; n > 1: in n worker
+            processes on the CPU, started for this call; or
+            :class:`~robust.retraining.Workers` made with the same ``original``, ``pool``,
+            ``tests``, ``val``, ``train`` and ``device``, whose processes (once open) several
+            calls share. The points and models do not depend on it, except for the float
+            rounding of each process's torch thread count.
+        kwargs: the keyword arguments of :func:`retrain` other than ``seed`` (``fit_fn`` only
+            with one worker).
+
+    Raises:
+        ConfigError: as :func:`retrain`; ``workers`` below 1, more than one on CUDA or with
+            ``fit_fn``, or :class:`~robust.retraining.Workers` made for other inputs. An
+            error in a worker process is raised here as itself.
     """
+    from robust.retraining._parallel import Workers  # which imports this module
+
+    if not isinstance(workers, Workers):
+        n = 1 if workers is None else _check_int("workers", workers, 1)
+        if n == 1:
+            results = (
+                result
+                for seed, order in orders.items()
+                for result in retrain(original, pool, order, config, steps, seed=seed, **kwargs)
+            )
+            return _collect(results, on_point)
+        shared = (kwargs.get(k) for k in ("tests", "val", "train"))
+        workers = Workers(n, original, pool, *shared, kwargs.get("device", "auto"))  # not started
+    return _collect(workers._retrain(original, pool, orders, config, steps, **kwargs), on_point)
+
+
+def _collect(
+    results: Iterator[tuple[Point, nn.Module]],
+    on_point: Callable[[Point, nn.Module], None] | None,
+) -> Repeated:
+    """Hand each ``(point, model)`` to ``on_point`` in order and keep the best trained one."""
     points: list[Point] = []
     best: tuple[Point, nn.Module] | None = None
-    for seed, order in orders.items():
-        for point, model in retrain(original, pool, order, config, steps, seed=seed, **kwargs):
+    with contextlib.closing(results):  # on an error, the fits still to come are cancelled
+        for point, model in results:
             points.append(point)
             if on_point is not None:
                 on_point(point, model)

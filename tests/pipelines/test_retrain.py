@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import subprocess
@@ -75,6 +76,7 @@ def test_c2_logs_one_point_per_step_and_seed_from_the_original(runs, c2):
     assert r.data.params["budgets"] == ",".join(map(str, budgets))
     assert r.data.params["metrics"] == "deepgini,entropy,random"  # guidance.METRICS order
     assert r.data.params["metric_run"] == runs[2] and r.data.params["epochs"] == "1"
+    assert r.data.params["workers"] == str(retraining.auto_workers())  # auto, resolved
     assert r.data.tags["robust.upstream.metric"] == runs[2]
     original = r.data.metrics["original/accuracy_combined"]
     for m in ("deepgini", "entropy", "random"):
@@ -176,6 +178,44 @@ def test_c1_has_no_row_0_and_warm_start_chains(runs):
     assert doc["headline"]["nc"]["verdict"] == "no CI with one seed"
 
 
+def test_workers_change_neither_the_points_nor_the_best_models(runs, monkeypatch):
+    """Two worker processes log what one process logs (with one torch thread everywhere: float
+    rounding may depend on the thread count)."""
+    monkeypatch.setattr(retraining._parallel, "cores", lambda: 2)  # 1 thread per worker
+    p = retrain.Params(
+        metric_run=runs[2], metrics=("entropy", "random"), steps=2, seeds=2, workers=1, **FAST
+    )
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = retrain.main(p)
+    finally:
+        torch.set_num_threads(before)
+    two = retrain.main(dataclasses.replace(p, workers=2))
+    assert two != one  # workers is a param: another value is another run
+    client = MlflowClient()
+    r1, r2 = client.get_run(one), client.get_run(two)
+    assert (r1.data.params["workers"], r2.data.params["workers"]) == ("1", "2")
+    assert "time/workers_s" in r2.data.metrics and "time/workers_s" not in r1.data.metrics
+
+    def without_fit_s(rows):
+        return [{k: v for k, v in row.items() if k != "fit_s"} for row in rows]
+
+    assert without_fit_s(_table(two, "curves")) == without_fit_s(_table(one, "curves"))
+    best = [json.loads(_artifact(run, "best/best.json").read_text()) for run in (one, two)]
+    assert [without_fit_s(b.values()) for b in best] == [without_fit_s(best[0].values())] * 2
+    for m in ("entropy", "random"):
+        w1, w2 = (
+            load_file(_artifact(run, f"best/{m}") / "model.safetensors") for run in (one, two)
+        )
+        assert w1.keys() == w2.keys() and all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_bad_workers_exit_2_with_one_line(capsys):
+    assert _cli.run(retrain.main, retrain.Params, ["--workers", "0"]) == 2
+    assert capsys.readouterr().err == "error: workers must be at least 1, but got workers=0\n"
+
+
 def test_identical_retrain_run_is_reused(runs, c2, caplog):
     caplog.set_level("INFO", logger="robust")
     same = retrain.Params(
@@ -259,6 +299,14 @@ def test_metric_run_must_be_a_metric_run_on_the_dataset(runs):
         pytest.param(["--seed", "-1"], "seed must be at least 0", id="seed"),
         pytest.param(["--warm_start", "maybe"], "warm_start must be true or false", id="warm"),
         pytest.param(["--device", "tpu"], "device must be one of auto, cpu, cuda", id="device"),
+        pytest.param(
+            ["--workers", "0"], "workers must be at least 1, but got workers=0", id="workers"
+        ),
+        pytest.param(
+            ["--workers", "two"],
+            "workers must be an integer, but got workers='two'",
+            id="workers-int",
+        ),
     ],
 )
 def test_bad_parameters(argv, message):
