@@ -3,7 +3,9 @@
 * :func:`runs` — one row per stage run, filtered by stage, dataset, parent run and status;
 * :func:`retraining_curves` — a retrain run's ``tables/curves.csv`` (or every retrain child's);
 * :func:`robustness_matrix` — an evaluate run's transfer or adaptive matrix;
-* :func:`costs` — time, energy, CO2 and CPU/GPU utilisation per stage run and phase.
+* :func:`costs` — time, energy, CO2 and CPU/GPU utilisation per stage run and phase;
+* :func:`write_study_report` — ``report.md``, ``report.html`` and PNG figures of a ``main``
+  run (:mod:`robust.results.report`).
 
 Each function documents its columns; the ``*_COLUMNS`` tuples list them in order. A run id may
 be a reuse pointer (followed) or, where stated, a parent run such as ``main``'s.
@@ -18,6 +20,7 @@ from robust.results._query import (
     robustness_matrix,
     runs,
 )
+from robust.results.report import write_study_report
 
 __all__ = [
     "COST_COLUMNS",
@@ -27,4 +30,5 @@ __all__ = [
     "retraining_curves",
     "robustness_matrix",
     "runs",
+    "write_study_report",
 ]

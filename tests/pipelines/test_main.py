@@ -1,24 +1,167 @@
-"""The study pipeline (pipelines/main.py): one parent run, each stage a child run."""
+"""The study pipeline (pipelines/main.py): one parent run, every stage a child run, a report."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import mlflow
+import pytest
 from mlflow import MlflowClient
 
-from pipelines import main, train
+from pipelines import _cli, main
+from robust import results
+from robust.errors import ConfigError
+
+TINY = main.Params(
+    epochs=2,
+    attacks=("fgsm", "dgn"),
+    dgn_losses=("nce",),
+    dgn_epochs=1,
+    pgd_steps=2,
+    metrics=("deepgini", "random"),
+    configs=("c2", "c3"),
+    retrain_seeds=2,
+    retrain_steps=2,
+    retrain_epochs=1,
+    workers=1,
+    quiet=True,
+)
+CHILDREN = [
+    "train",
+    "attack.fgsm",
+    "attack.dgn-nce",
+    "attack.guided_retraining",
+    "metric",
+    "retrain.c2",
+    "retrain.c3",
+    "advtrain.fgsm",
+    "advtrain.dgn-nce",
+    "advtrain.guided_retraining",
+    "evaluate",
+]
 
 
-def test_main_runs_train_as_a_child_and_reuses_it(mlflow_store):
-    p = train.Params(epochs=1, quiet=True)
-    parent = main.main(p)
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A tiny study, then the same study again (every stage reused)."""
+    root = tmp_path_factory.mktemp("study")
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        first = main.main(TINY)
+        again = main.main(TINY)
+        yield first, again, root
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+
+
+def _children(run_id: str) -> dict[str, str]:
+    tags = MlflowClient().get_run(run_id).data.tags
+    return {k.removeprefix("robust.child."): v for k, v in tags.items() if "robust.child." in k}
+
+
+def test_every_stage_is_a_finished_child_in_study_order(study):
+    first, _, _ = study
     client = MlflowClient()
-    r = client.get_run(parent)
-    assert r.info.status == "FINISHED" and r.data.tags["robust.stage"] == "main"
-    child = r.data.tags["robust.child.train"]
-    c = client.get_run(child)
-    assert c.data.tags["mlflow.parentRunId"] == parent
-    assert c.data.tags["robust.stage"] == "train" and "test/accuracy" in c.data.metrics
-    assert r.data.metrics["time/train_s"] <= r.data.metrics["time/total_s"]
+    parent = client.get_run(first)
+    assert parent.info.status == "FINISHED" and parent.data.tags["robust.stage"] == "main"
+    children = _children(first)
+    assert sorted(children) == sorted(CHILDREN)
+    for name, run_id in children.items():
+        child = client.get_run(run_id)
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["mlflow.parentRunId"] == first
+        assert child.data.tags["robust.stage"] == name.split(".")[0]
+        assert parent.data.metrics[f"time/{name}_s"] > 0
+    assert list(results.runs(parent=first).run_id) == [children[n] for n in CHILDREN]
+    # the study wires each stage to its upstream runs
+    tags = lambda name: client.get_run(children[name]).data.tags  # noqa: E731
+    assert tags("metric")["robust.upstream.attack"] == children["attack.guided_retraining"]
+    assert tags("retrain.c3")["robust.upstream.metric"] == children["metric"]
+    assert client.get_run(children["retrain.c3"]).data.params["config"] == "c3"
+    assert tags("advtrain.dgn-nce")["robust.upstream.attack"] == children["attack.dgn-nce"]
+    matrix = results.robustness_matrix(first)
+    assert len(matrix) == 4 and len(matrix.columns) == 4  # original + 3 advtrain; clean + 3
+    assert set(matrix.attrs["labels"]["columns"]) - {"clean"} == {
+        label
+        for label, d in matrix.attrs["labels"]["columns"].items()
+        if d.get("run_id") in {children[n] for n in CHILDREN if n.startswith("attack.")}
+    }
+    # adversarial training repeats the original's training configuration
+    adv = client.get_run(children["advtrain.fgsm"]).data.params
+    assert adv["epochs"] == "2"
 
-    again = main.main(p)  # a new parent, the finished train stage reused
-    assert again != parent
-    assert client.get_run(again).data.tags["robust.child.train"] == child
+
+def test_an_identical_study_reuses_every_stage(study):
+    first, again, _ = study
+    assert again != first
+    assert _children(again) == _children(first)
+    assert MlflowClient().get_run(again).data.tags["robust.stage"] == "main"
+
+
+def _report(run_id: str, root: Path) -> Path:
+    return Path(MlflowClient().download_artifacts(run_id, "", str(root / run_id)))
+
+
+def test_the_report_has_every_section_table_and_figure(study):
+    first, again, root = study
+    out = _report(first, root)
+    md = (out / "report.md").read_text()
+    for heading in (
+        "## Stages",
+        "## Guided retraining",
+        "### Metric ranking",
+        "### Transfer robust accuracy",
+        "### Adaptive robust accuracy",
+        "## Generation time: DGN vs PGD",
+        "## Time and energy per stage",
+    ):
+        assert heading in md
+    figures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
+    assert set(figures) == {
+        "figures/retraining_c2.png",
+        "figures/retraining_c3.png",
+        "figures/metric_ranking.png",
+        "figures/transfer_matrix.png",
+        "figures/adaptive_matrix.png",
+        "figures/generation_time.png",
+        "figures/stage_costs.png",
+    }
+    for f in figures:
+        assert (out / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(figures)
+    assert 'src="figures' not in html  # self-contained
+    # every stage's run id, the ranking with CIs, and the matrix values as the store has them
+    for run_id in _children(first).values():
+        assert run_id in md
+    assert re.search(r"\| c2 \| 1 \| (DeepGini|Random) \| 0\.\d{4} \[0\.\d{4}, [01]\.\d{4}\]", md)
+    matrix = results.robustness_matrix(first)
+    row = matrix.index[0]
+    assert f"| {row} | " + " | ".join(f"{v * 100:.1f}" for v in matrix.loc[row]) + " |" in md
+    assert "| dgn-nce |" in md and "| fgsm |" in md  # generation time rows
+    # the second study reused everything and says so
+    md_again = (_report(again, root) / "report.md").read_text()
+    assert "| train | " in md_again and "| here |" not in md_again and "| reused |" in md_again
+
+
+def test_bad_parameters_fail_before_any_stage_runs(mlflow_store, capsys):
+    with pytest.raises(
+        ConfigError, match=r"configs must be one of c1, c2, c3, but got configs='c4'"
+    ):
+        main.Params(configs=("c4",))
+    with pytest.raises(ConfigError, match="dgn_losses must be one of"):
+        main.Params(dgn_losses=("nope",))
+    code = _cli.run(main.main, main.Params, ["--retrain_steps", "0"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: retrain_steps must be at least 1, but got retrain_steps=0"]
+    # a child stage's own check fires when the plan is built, before the parent run starts
+    with pytest.raises(ConfigError, match="size must be at least 1, but got size=0"):
+        main.plan(main.Params(size=0))
+    assert results.runs(status=None).empty

@@ -63,3 +63,29 @@ def test_train_then_reuse_through_mlflow_run(mlflow_store):
     params = runs[0].data.params  # MLflow logged them as given; robust adds the resolution
     assert params["epochs"] == "2" and params["model"] == "auto"
     assert params["resolved.model"] == "digits_cnn" and params["resolved.lr"] == "0.001"
+
+
+@pytest.mark.parametrize(
+    "entry", ["main", "train", "attack", "metric", "retrain", "advtrain", "evaluate", "tune"]
+)
+def test_mlproject_passes_every_parameter_of_the_pipeline(entry):
+    """Each entry point declares exactly its pipeline's Params, passes each one through, and
+    defaults to what the pipeline does when the parameter is not given."""
+    import dataclasses
+    import importlib
+    import typing
+
+    import yaml
+
+    from pipelines import _cli
+
+    spec = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"][entry]
+    params = importlib.import_module(f"pipelines.{entry}").Params
+    hints = typing.get_type_hints(params)
+    fields = {f.name: f.default for f in dataclasses.fields(params)}
+    assert set(spec["parameters"]) == set(fields)
+    assert spec["command"].startswith(f"python -m pipelines.{entry} ")
+    for name, default in fields.items():
+        assert f"--{name} {{{name}}}" in spec["command"]
+        given = str(spec["parameters"][name]["default"])
+        assert _cli._convert(name, given, hints[name]) == default, name

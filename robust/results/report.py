@@ -1,0 +1,439 @@
+"""The study report: ``report.md`` and a self-contained ``report.html`` over a parent run's
+child stages, every figure also a PNG under ``figures/``.
+
+Sections: the stages (run ids, reused or new), the retraining curves per configuration, the
+guidance-metric ranking with 95 % CIs, the attack × defence matrices (transfer, adaptive), DGN
+vs PGD generation time, and time and energy per stage. Everything is read back from the
+tracking store through :mod:`robust.results` and the stages' own artifacts, so a report can be
+rebuilt for any finished ``main`` run (``write_study_report(run_id, directory)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from robust.errors import ConfigError
+from robust.results._query import costs, robustness_matrix
+from robust.tracking import store
+
+_CHILD = "robust.child."
+METRIC_LABELS = {
+    "nc": "NC",
+    "lsa": "LSA",
+    "dsa": "DSA",
+    "deepgini": "DeepGini",
+    "entropy": "Softmax entropy",
+    "random": "Random",
+}
+
+
+@dataclass
+class _Report:
+    """The report as an ordered list of blocks, rendered to Markdown and to HTML."""
+
+    directory: Path
+    blocks: list[tuple[str, Any]]
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("heading", (level, text)))
+
+    def text(self, text: str) -> None:
+        self.blocks.append(("text", text))
+
+    def table(self, frame: pd.DataFrame) -> None:
+        self.blocks.append(("table", frame))
+
+    def figure(self, path: Path, caption: str) -> None:
+        """Add a PNG (already under ``directory/figures``)."""
+        self.blocks.append(("figure", (path, caption)))
+
+    def figures(self) -> list[Path]:
+        """The figure files, in order."""
+        return [value[0] for kind, value in self.blocks if kind == "figure"]
+
+    def markdown(self) -> str:
+        out = []
+        for kind, value in self.blocks:
+            if kind == "heading":
+                out.append(f"{'#' * value[0]} {value[1]}")
+            elif kind == "text":
+                out.append(value)
+            elif kind == "table":
+                out.append(_markdown_table(value))
+            else:
+                path, caption = value
+                out.append(f"![{caption}]({path.relative_to(self.directory).as_posix()})")
+        return "\n\n".join(out) + "\n"
+
+    def html(self, title: str) -> str:
+        out = []
+        for kind, value in self.blocks:
+            if kind == "heading":
+                out.append(f"<h{value[0]}>{html.escape(value[1])}</h{value[0]}>")
+            elif kind == "text":
+                out.append(f"<p>{html.escape(value)}</p>")
+            elif kind == "table":
+                shown = value[[c for c in value.columns if not str(c).startswith("_")]]
+                out.append(shown.to_html(index=False, border=0, na_rep="", escape=True))
+            else:
+                path, caption = value
+                data = base64.b64encode(path.read_bytes()).decode()
+                out.append(
+                    f'<figure><img alt="{html.escape(caption)}" '
+                    f'src="data:image/png;base64,{data}"><figcaption>{html.escape(caption)}'
+                    "</figcaption></figure>"
+                )
+        style = (
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+            "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+            "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+            "img{max-width:100%}figcaption{color:#555;font-size:90%}"
+        )
+        body = "\n".join(out)
+        return (
+            f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body>\n{body}\n</body></html>\n"
+        )
+
+
+def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
+    """Write the report of parent run ``run_id`` (a ``main`` run) into ``directory``.
+
+    Returns:
+        The files written: ``report.md``, ``report.html`` and ``figures/*.png``.
+
+    Raises:
+        ConfigError: an unknown run id.
+    """
+    directory = Path(directory)
+    (directory / "figures").mkdir(parents=True, exist_ok=True)
+    parent = _run(run_id)
+    children = _children(parent)
+    dataset = parent.data.tags.get("robust.dataset", "")
+    title = f"robust study: {dataset}"
+    r = _Report(directory, [])
+    r.heading(title, 1)
+    r.text(
+        f"Parent run {parent.info.run_id}. Every number below is read from the stage runs "
+        "listed here; a reused stage was computed by an earlier study with the same "
+        "parameters, upstream runs and code."
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _stages(r, children, parent.info.run_id)
+        _retraining(r, children, tmp)
+        _matrices(r, children, tmp)
+        _generation(r, children)
+        _costs(r, children, parent.info.run_id)
+    (directory / "report.md").write_text(r.markdown())
+    (directory / "report.html").write_text(r.html(title))
+    return [directory / "report.md", directory / "report.html", *r.figures()]
+
+
+# ---- sections ------------------------------------------------------------------------------
+def _stages(r: _Report, children: dict[str, Any], parent: str) -> None:
+    r.heading("Stages")
+    rows = []
+    for name, run in children.items():
+        rows.append(
+            {
+                "stage": name,
+                "run": run.info.run_id,
+                "status": run.info.status,
+                "computed": "here" if _own(run, parent) else "reused",
+                "time (s)": _round(run.data.metrics.get("time/total_s"), 1),
+            }
+        )
+    r.table(pd.DataFrame(rows))
+
+
+def _retraining(r: _Report, children: dict[str, Any], tmp: Path) -> None:
+    retrains = {k.split(".", 1)[1]: v for k, v in children.items() if k.startswith("retrain.")}
+    if not retrains:
+        return
+    r.heading("Guided retraining")
+    ranking = []
+    for config, run in retrains.items():
+        run_id = run.info.run_id
+        doc = json.loads(_download(run_id, "summary.json", tmp / config).read_text())
+        context = doc.get("context", {})
+        r.heading(f"Configuration {context.get('config', config)}", 3)
+        r.text(
+            f"Pool: {context.get('pool', doc['pool_size'])}. Budgets: "
+            f"{context.get('budgets', '')}. Seeds: {context.get('seeds', '')}. Training: "
+            f"{context.get('training', '')}. Accuracy is on the clean + adversarial test sets "
+            "(mean over seeds, band: 95 % CI)."
+        )
+        for art in store.client().list_artifacts(run_id, "figures"):
+            if art.path.endswith(".png"):
+                src = _download(run_id, art.path, tmp / config)
+                dst = r.directory / "figures" / f"retraining_{config}.png"
+                shutil.copyfile(src, dst)
+                r.figure(dst, f"Retraining curves, {config}")
+        ranking.append(_ranking_rows(config, doc))
+    frame = pd.concat(ranking, ignore_index=True)
+    r.heading("Metric ranking", 3)
+    r.text(
+        "Per configuration, metrics ranked by the area under the mean accuracy curve (AUC, "
+        "normalised by the pool size); each value is the mean over seeds with its 95 % "
+        "t-interval. Δ vs random: paired difference in combined accuracy at budgets up to the "
+        "headline fraction of the pool; the verdict says whether its CI excludes 0."
+    )
+    r.table(frame)
+    path = r.directory / "figures" / "metric_ranking.png"
+    _plot_ranking(frame, path)
+    r.figure(path, "AUC per metric and configuration (mean, 95 % CI)")
+
+
+def _ranking_rows(config: str, doc: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for m, s in doc["metrics"].items():
+        head = doc.get("headline", {}).get(m)
+        rows.append(
+            {
+                "config": config,
+                "metric": METRIC_LABELS.get(m, m),
+                "AUC": _interval(s["auc"]),
+                "best accuracy": _interval(s["best_accuracy"]),
+                "Δ vs random": _interval(head) if head else _no_headline(m, doc),
+                "verdict": head["verdict"] if head else "",
+                "seeds": s["auc"]["n"],
+                "_auc": s["auc"]["mean"],
+                "_low": s["auc"]["ci_low"],
+                "_high": s["auc"]["ci_high"],
+            }
+        )
+    frame = pd.DataFrame(rows).sort_values("_auc", ascending=False, kind="stable")
+    frame.insert(1, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+def _no_headline(metric: str, doc: dict[str, Any]) -> str:
+    if metric == doc.get("baseline"):
+        return "baseline"
+    return f"no budget ≤ {doc.get('budget', 0):.0%} of the pool"
+
+
+def _plot_ranking(frame: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(frame["config"]))
+    fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 3.4), squeeze=False)
+    for ax, config in zip(axes[0], configs, strict=True):
+        part = frame[frame["config"] == config].iloc[::-1]
+        mean = part["_auc"].to_numpy(float)
+        low = part["_low"].to_numpy(float)
+        high = part["_high"].to_numpy(float)
+        err = [mean - low, high - mean] if not pd.isna(low).any() else None
+        ax.errorbar(mean, range(len(part)), xerr=err, fmt="o", capsize=3)
+        ax.set_yticks(range(len(part)), part["metric"])
+        ax.set_title(config)
+        ax.set_xlabel("AUC of combined accuracy")
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _matrices(r: _Report, children: dict[str, Any], tmp: Path) -> None:
+    if "evaluate" not in children:
+        return
+    run = children["evaluate"]
+    run_id = run.info.run_id
+    r.heading("Attack × defence")
+    present = {Path(a.path).name for a in store.client().list_artifacts(run_id, "matrix")}
+    for kind, what in (
+        ("transfer", "adversarial test sets crafted once on the original model"),
+        ("adaptive", "fgsm and pgd crafted on each row's model itself"),
+    ):
+        if f"{kind}.csv" not in present:
+            continue
+        matrix = robustness_matrix(run_id, kind)
+        r.heading(f"{kind.capitalize()} robust accuracy", 3)
+        r.text(f"Rows: models (the original, then one per adversarial training); columns: {what}.")
+        r.table((matrix * 100).round(1).reset_index())
+        dst = r.directory / "figures" / f"{kind}_matrix.png"
+        shutil.copyfile(_download(run_id, f"matrix/{kind}.png", tmp / kind), dst)
+        r.figure(dst, f"{kind} robust accuracy (%)")
+
+
+def _generation(r: _Report, children: dict[str, Any]) -> None:
+    attacks = {k.split(".", 1)[1]: v for k, v in children.items() if k.startswith("attack.")}
+    if not attacks:
+        return
+    rows = []
+    for label, run in attacks.items():
+        m = run.data.metrics
+        train_s = m.get("time/train_s", 0.0) + m.get("time/load_generators_s", 0.0)
+        gen_s = m.get("time/generate_s")
+        if gen_s is None:  # gradient attacks: one phase per split
+            gen_s = sum(v for k, v in m.items() if k.startswith("time/attack_"))
+        n = sum(m.get(f"{s}/n_adv", 0.0) for s in ("train", "test"))
+        rows.append(
+            {
+                "attack": label,
+                "one-off training (s)": _round(train_s, 2),
+                "generation (s)": _round(gen_s, 3),
+                "inputs": int(n),
+                "inputs/s": _round(n / gen_s, 0) if gen_s else None,
+                "test success rate": _round(m.get("test/success_rate"), 3),
+                "test mean L∞": _round(m.get("test/linf_mean"), 3),
+                "test mean L2": _round(m.get("test/l2_mean"), 3),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    r.heading("Generation time: DGN vs PGD")
+    r.text(
+        "Generation: crafting the train and test adversarial sets (a DGN is one forward pass "
+        "per input; PGD iterates). One-off training: fitting the DGN generators, paid once and "
+        "reusable (-P generators_run)."
+    )
+    r.table(frame)
+    path = r.directory / "figures" / "generation_time.png"
+    _plot_bars(
+        frame["attack"],
+        {
+            "generation per 1,000 inputs (s)": 1000 / frame["inputs/s"].astype(float),
+            "one-off training (s)": frame["one-off training (s)"].astype(float),
+        },
+        path,
+        log=True,
+    )
+    r.figure(path, "Generation time per 1,000 inputs and one-off DGN training time")
+
+
+def _costs(r: _Report, children: dict[str, Any], parent: str) -> None:
+    finished = {k: v for k, v in children.items() if v.info.status == "FINISHED"}
+    if not finished:
+        return
+    table = costs([v.info.run_id for v in finished.values()])
+    total = table[table["phase"] == "total"].set_index("run_id")
+    rows = []
+    for name, run in finished.items():
+        t = total.loc[run.info.run_id]
+        rows.append(
+            {
+                "stage": name,
+                "computed": "here" if _own(run, parent) else "reused",
+                "time (s)": _round(t["time_s"], 1),
+                "energy (Wh)": _round(t["energy_kwh"] * 1000, 3),
+                "CO2 (g)": _round(t["emissions_kg"] * 1000, 3),
+                "CPU (%)": _round(t["cpu_percent"], 0),
+                "GPU (%)": _round(t["gpu_utilization_percent"], 0),
+                "peak RSS (MB)": _round(t["peak_rss_mb"], 0),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    methods = set(total["energy_method"].dropna())
+    estimate = bool(total["energy_estimate"].any())
+    r.heading("Time and energy per stage")
+    r.text(
+        f"Energy from codecarbon ({', '.join(sorted(methods)) or 'unknown'}"
+        f"{'; an estimate from TDP, not a measurement' if estimate else ''}). CPU: this "
+        "process, 100 % = one core. A reused stage's cost was paid when it was computed."
+    )
+    r.table(frame)
+    path = r.directory / "figures" / "stage_costs.png"
+    _plot_bars(
+        frame["stage"],
+        {"time (s)": frame["time (s)"].astype(float), "energy (Wh)": frame["energy (Wh)"]},
+        path,
+    )
+    r.figure(path, "Wall time and energy per stage")
+
+
+# ---- helpers -------------------------------------------------------------------------------
+def _run(run_id: str):
+    """The run ``run_id`` in any status (the study's own report is written while it runs)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return store.client().get_run(run_id)
+    except MlflowException:
+        raise ConfigError(
+            f"no run with id {run_id!r} in the tracking store {store.tracking_uri()}"
+        ) from None
+
+
+def _children(parent) -> dict[str, Any]:
+    """Child name (tag ``robust.child.<name>``) → its run (reuse pointers followed), in tag
+    order of the study (the order the stages ran)."""
+    c = store.client()
+    named = [(k[len(_CHILD) :], v) for k, v in parent.data.tags.items() if k.startswith(_CHILD)]
+    runs = {}
+    for name, run_id in named:
+        run = c.get_run(run_id)
+        target = run.data.tags.get(store.REUSED_FROM_TAG)
+        runs[name] = c.get_run(target) if target else run
+    return dict(sorted(runs.items(), key=lambda kv: (kv[1].info.start_time, kv[0])))
+
+
+def _own(run, parent: str) -> bool:
+    return run.data.tags.get("mlflow.parentRunId") == parent
+
+
+def _download(run_id: str, path: str, tmp: Path) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Path(store.client().download_artifacts(run_id, path, str(tmp)))
+
+
+def _round(value: Any, digits: int) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), digits) if digits else round(float(value))
+
+
+def _interval(d: dict[str, Any]) -> str:
+    """``mean [low, high]`` with 4 decimals, or the mean alone without a CI."""
+    if d.get("ci_low") is None:
+        return f"{d['mean']:.4f}"
+    return f"{d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}]"
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    cols = [c for c in frame.columns if not str(c).startswith("_")]
+
+    def cell(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for row in frame[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _plot_bars(labels: Iterable[str], series: dict[str, Any], path: Path, log: bool = False):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = list(labels)
+    fig, axes = plt.subplots(
+        1, len(series), figsize=(5 * len(series), 0.35 * len(labels) + 1.5), squeeze=False
+    )
+    for ax, (name, values) in zip(axes[0], series.items(), strict=True):
+        ax.barh(range(len(labels)), pd.Series(values).fillna(0).to_numpy(float))
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(name)
+        if log:
+            ax.set_xscale("symlog", linthresh=0.01)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
