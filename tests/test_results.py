@@ -41,7 +41,13 @@ def study(tmp_path_factory):
         with mlflow.start_run(run_name="study") as parent:
             mlflow.set_tags({"robust.stage": "main", "robust.dataset": "digits"})
             p = retrain.Params(
-                config="c2", metrics=("deepgini", "random"), steps=2, seeds=2, epochs=1, quiet=True
+                config="c2",
+                metrics=("deepgini", "random"),
+                steps=2,
+                seeds=2,
+                epochs=1,
+                workers=1,  # in this process: the phases below are the same on every machine
+                quiet=True,
             )
             retrain_id = retrain.main(p)
             evaluate_id = evaluate.main(evaluate.Params(adaptive=False, quiet=True))
