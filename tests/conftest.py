@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,20 +20,31 @@ def _seed() -> None:
     seed_everything(0)
 
 
-@pytest.fixture
-def mlflow_store(tmp_path, monkeypatch):
-    """A fresh SQLite tracking store in ``tmp_path`` (the working directory during the test)."""
+@contextlib.contextmanager
+def isolated_store(root: Path) -> Iterator[str]:
+    """A fresh SQLite tracking store in ``root`` (the working directory meanwhile), with no run
+    adopted from the environment; yields its URI and ends any run left active."""
     import mlflow
 
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-    mlflow.set_tracking_uri(uri)
-    yield uri
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
+    uri = f"sqlite:///{root}/mlflow.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.delenv("MLFLOW_RUN_ID", raising=False)
+        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+        mlflow.set_tracking_uri(uri)
+        try:
+            yield uri
+        finally:
+            while mlflow.active_run() is not None:
+                mlflow.end_run()
+
+
+@pytest.fixture
+def mlflow_store(tmp_path):
+    """A fresh SQLite tracking store in ``tmp_path`` (the working directory during the test)."""
+    with isolated_store(tmp_path) as uri:
+        yield uri
 
 
 # A small trained digits model shared by the attack and guidance tests (trained once per session).

@@ -12,6 +12,7 @@ import pytest
 from pipelines import attack, evaluate, metric, retrain, train
 from robust import results
 from robust.errors import ConfigError
+from tests.conftest import isolated_store
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,7 @@ class Study:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
+    with isolated_store(root):
         train_id = train.main(train.Params(epochs=3, quiet=True))
         attack_id = attack.main(attack.Params(method="fgsm", quiet=True))
         metric_id = metric.main(metric.Params(metrics=("deepgini", "random"), quiet=True))
@@ -57,8 +52,6 @@ def study(tmp_path_factory):
         yield Study(
             train_id, attack_id, metric_id, parent.info.run_id, retrain_id, evaluate_id, main_id
         )
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 def test_runs_lists_every_stage_run_with_the_documented_columns(study):

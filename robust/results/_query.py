@@ -254,23 +254,32 @@ def _search(client, conditions: list[str]) -> list:
             return found
 
 
-def _children(client, parent: str) -> list:
-    """The child runs of ``parent`` (see :func:`runs`), oldest first, pointers followed."""
+def _get(client, run_id: str):
+    """The run ``run_id`` in any status, or a ConfigError naming the store."""
     from mlflow.exceptions import MlflowException
 
     try:
-        tags = client.get_run(parent).data.tags
+        return client.get_run(run_id)
     except MlflowException:
         raise ConfigError(
-            f"no run with id {parent!r} in the tracking store {store.tracking_uri()}"
+            f"no run with id {run_id!r} in the tracking store {store.tracking_uri()}"
         ) from None
+
+
+def _followed(client, r):
+    """``r``, or the run it points to when it is a reuse pointer."""
+    target = r.data.tags.get(store.REUSED_FROM_TAG)
+    return client.get_run(target) if target else r
+
+
+def _children(client, parent: str) -> list:
+    """The child runs of ``parent`` (see :func:`runs`), oldest first, pointers followed."""
+    tags = _get(client, parent).data.tags
     found = _search(client, [f"tags.`{_PARENT_TAG}` = '{_quoted('parent', parent)}'"])
     named = [v for k, v in sorted(tags.items()) if k.startswith(_CHILD_TAG)]
     out: dict[str, Any] = {}
     for r in found + [client.get_run(i) for i in named]:
-        target = r.data.tags.get(store.REUSED_FROM_TAG)
-        if target:
-            r = client.get_run(target)
+        r = _followed(client, r)
         out.setdefault(r.info.run_id, r)
     return sorted(out.values(), key=lambda r: r.info.start_time)
 

@@ -23,11 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from robust.errors import ConfigError
-from robust.results._query import costs, robustness_matrix
+from robust.results._query import _CHILD_TAG, _followed, _get, costs, robustness_matrix
 from robust.tracking import store
 
-_CHILD = "robust.child."
 METRIC_LABELS = {
     "nc": "NC",
     "lsa": "LSA",
@@ -118,7 +116,7 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     (directory / "figures").mkdir(parents=True, exist_ok=True)
-    parent = _run(run_id)
+    parent = _get(store.client(), run_id)  # RUNNING while main writes its own report
     children = _children(parent)
     dataset = parent.data.tags.get("robust.dataset", "")
     title = f"robust study: {dataset}"
@@ -131,7 +129,7 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
     )
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        _stages(r, children, parent.info.run_id)
+        _stages(r, children)
         _retraining(r, children, tmp)
         _matrices(r, children, tmp)
         _generation(r, children)
@@ -142,19 +140,12 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
 
 
 # ---- sections ------------------------------------------------------------------------------
-def _stages(r: _Report, children: dict[str, Any], parent: str) -> None:
+def _stages(r: _Report, children: dict[str, Any]) -> None:
     r.heading("Stages")
-    rows = []
-    for name, run in children.items():
-        rows.append(
-            {
-                "stage": name,
-                "run": run.info.run_id,
-                "status": run.info.status,
-                "computed": "here" if _own(run, parent) else "reused",
-                "time (s)": _round(run.data.metrics.get("time/total_s"), 1),
-            }
-        )
+    rows = [
+        {"stage": name, "run": run.info.run_id, "status": run.info.status}
+        for name, run in children.items()
+    ]
     r.table(pd.DataFrame(rows))
 
 
@@ -226,14 +217,9 @@ def _no_headline(metric: str, doc: dict[str, Any]) -> str:
 
 
 def _plot_ranking(frame: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     configs = list(dict.fromkeys(frame["config"]))
-    fig, axes = plt.subplots(1, len(configs), figsize=(4.2 * len(configs), 3.4), squeeze=False)
-    for ax, config in zip(axes[0], configs, strict=True):
+    fig, axes = _panels(len(configs), (4.2, 3.4))
+    for ax, config in zip(axes, configs, strict=True):
         part = frame[frame["config"] == config].iloc[::-1]
         mean = part["_auc"].to_numpy(float)
         low = part["_low"].to_numpy(float)
@@ -244,9 +230,7 @@ def _plot_ranking(frame: pd.DataFrame, path: Path) -> None:
         ax.set_title(config)
         ax.set_xlabel("AUC of combined accuracy")
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _matrices(r: _Report, children: dict[str, Any], tmp: Path) -> None:
@@ -357,28 +341,14 @@ def _costs(r: _Report, children: dict[str, Any], parent: str) -> None:
 
 
 # ---- helpers -------------------------------------------------------------------------------
-def _run(run_id: str):
-    """The run ``run_id`` in any status (the study's own report is written while it runs)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return store.client().get_run(run_id)
-    except MlflowException:
-        raise ConfigError(
-            f"no run with id {run_id!r} in the tracking store {store.tracking_uri()}"
-        ) from None
-
-
 def _children(parent) -> dict[str, Any]:
-    """Child name (tag ``robust.child.<name>``) → its run (reuse pointers followed), in tag
-    order of the study (the order the stages ran)."""
+    """Child name (tag ``robust.child.<name>``) → its run (reuse pointers followed), in the
+    order the stages ran."""
     c = store.client()
-    named = [(k[len(_CHILD) :], v) for k, v in parent.data.tags.items() if k.startswith(_CHILD)]
-    runs = {}
-    for name, run_id in named:
-        run = c.get_run(run_id)
-        target = run.data.tags.get(store.REUSED_FROM_TAG)
-        runs[name] = c.get_run(target) if target else run
+    named = [
+        (k[len(_CHILD_TAG) :], v) for k, v in parent.data.tags.items() if k.startswith(_CHILD_TAG)
+    ]
+    runs = {name: _followed(c, c.get_run(run_id)) for name, run_id in named}
     return dict(sorted(runs.items(), key=lambda kv: (kv[1].info.start_time, kv[0])))
 
 
@@ -416,17 +386,21 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _panels(n: int, size: tuple[float, float]):
+    """A figure of ``n`` panels side by side, each ``size`` inches, on an Agg canvas of its own
+    (the caller's matplotlib backend is left alone, as ``plot_matrix`` does)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(size[0] * n, size[1]), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, n, squeeze=False)[0]
+
+
 def _plot_bars(labels: Iterable[str], series: dict[str, Any], path: Path, log: bool = False):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     labels = list(labels)
-    fig, axes = plt.subplots(
-        1, len(series), figsize=(5 * len(series), 0.35 * len(labels) + 1.5), squeeze=False
-    )
-    for ax, (name, values) in zip(axes[0], series.items(), strict=True):
+    fig, axes = _panels(len(series), (5, 0.35 * len(labels) + 1.5))
+    for ax, (name, values) in zip(axes, series.items(), strict=True):
         ax.barh(range(len(labels)), pd.Series(values).fillna(0).to_numpy(float))
         ax.set_yticks(range(len(labels)), labels)
         ax.invert_yaxis()
@@ -434,6 +408,4 @@ def _plot_bars(labels: Iterable[str], series: dict[str, Any], path: Path, log: b
         if log:
             ax.set_xscale("symlog", linthresh=0.01)
         ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import mlflow
 import pandas as pd
 import pytest
 import torch
@@ -15,6 +14,7 @@ from pipelines import _cli, _upstream, attack, evaluate, train
 from robust import attacks, data, models, tracking
 from robust.errors import ConfigError
 from robust.evaluation import predict
+from tests.conftest import isolated_store
 
 EPS = 0.3  # digits' default budget
 
@@ -47,13 +47,7 @@ def _advtrain(original: str, attack_run: str, **params) -> str:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
+    with isolated_store(root):
         other = train.main(train.Params(epochs=2, seed=1, quiet=True))
         original = train.main(train.Params(epochs=3, quiet=True))
         test = ("test",)
@@ -69,8 +63,6 @@ def runs(tmp_path_factory):
             # static (seed 004): trained on the FGSM run's set; `method` is unused there
             hardened=_advtrain(original, fgsm, mode="static", method="pgd"),
         )
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow import MlflowClient
 
 from pipelines import _cli, main
 from robust import results
 from robust.errors import ConfigError
+from tests.conftest import isolated_store
 
 TINY = main.Params(
     epochs=2,
@@ -46,18 +46,10 @@ CHILDREN = [
 def study(tmp_path_factory):
     """A tiny study, then the same study again (every stage reused)."""
     root = tmp_path_factory.mktemp("study")
-    uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
+    with isolated_store(root):
         first = main.main(TINY)
         again = main.main(TINY)
         yield first, again, root
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 def _children(run_id: str) -> dict[str, str]:

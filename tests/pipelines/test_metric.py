@@ -18,6 +18,7 @@ from pipelines import _cli, attack, metric, train
 from robust import data, guidance, models, tracking
 from robust.errors import ConfigError
 from robust.evaluation import predict
+from tests.conftest import isolated_store
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so as many adversarial ones
@@ -27,18 +28,10 @@ N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so as many adve
 def runs(tmp_path_factory):
     """One store for the module: a 3-epoch train run and an FGSM attack of train and test."""
     root = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
+    with isolated_store(root):
         model_run = train.main(train.Params(epochs=3, quiet=True))
         p = attack.Params(method="fgsm", splits=("train", "test"), quiet=True)
         yield model_run, attack.main(p)
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 @pytest.fixture(scope="module")

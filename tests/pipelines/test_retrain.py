@@ -20,6 +20,7 @@ from pipelines import _cli, attack, metric, retrain, train
 from robust import data, models, retraining, tracking
 from robust.errors import ConfigError
 from robust.training import defaults_for
+from tests.conftest import isolated_store
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so the pool holds 2 × 1078
@@ -31,19 +32,11 @@ def runs(tmp_path_factory):
     """One store: a 3-epoch train run, FGSM on train and test, and four metrics' orders (the
     surprise adequacies only cost time here)."""
     root = tmp_path_factory.mktemp("store")
-    uri = f"sqlite:///{root}/mlflow.db"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("MLFLOW_RUN_ID", raising=False)
-        mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
-        mlflow.set_tracking_uri(uri)
+    with isolated_store(root):
         model_run = train.main(train.Params(epochs=3, quiet=True))
         attack_run = attack.main(attack.Params(method="fgsm", quiet=True))
         scores = metric.Params(metrics=("nc", "deepgini", "entropy", "random"), quiet=True)
         yield model_run, attack_run, metric.main(scores)
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
 
 
 @pytest.fixture(scope="module")
