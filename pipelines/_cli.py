@@ -30,18 +30,21 @@ AUTO = ("", "auto", "none", "None")
 
 
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass (as CleanRL's ``Args`` documents them)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, nxt in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(nxt, ast.Expr)
-            and isinstance(nxt.value, ast.Constant)
-        ):
-            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    """The docstring under each field of a dataclass and its bases (as CleanRL's ``Args``
+    documents them); a subclass's docstring of a field wins."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or not dataclasses.is_dataclass(klass):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        for node, nxt in itertools.pairwise(tree.body[0].body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+            ):
+                docs[node.target.id] = " ".join(str(nxt.value.value).split())
     return docs
 
 
@@ -139,11 +142,9 @@ def entry(main: Callable[[P], Any], cls: type[P]) -> typing.NoReturn:
     so skipping it loses nothing.
     """
     code = run(main, cls)
-    if "mlflow" in sys.modules:
-        import mlflow
+    from robust.tracking import close
 
-        while mlflow.active_run() is not None:
-            mlflow.end_run()
+    close()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -19,26 +19,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import time
 from dataclasses import dataclass
 
-import torch
-
-from pipelines import _cli, _dgn, _upstream
-from robust import attacks, data, faults, tracking
+from pipelines import _cli, _params
+from robust import attacks, faults, tracking
 from robust.attacks import dgn
 from robust.errors import ConfigError
-from robust.evaluation import attack_report, plot_adversarial_grid
-from robust.utils import DEVICES, resolve_device
+from robust.evaluation import report_adversarial_set
+from robust.utils import resolve_device
 
-METHODS = ("fgsm", "pgd", "bim", "dgn")
 SPLITS = ("train", "val", "test")
+PRESET_EPS = 0.05
+"""The preset's budget (seed 000), logged as the run's eps."""
 
 
 @dataclass(frozen=True)
-class Params:
-    dataset: str = "digits"
-    """Dataset of the model (used to find the newest train run when model_run is auto)."""
+class Params(_params.Common):
     model_run: str | None = None
     """Train run whose model is attacked; auto: the newest FINISHED one on dataset."""
     method: str = "pgd"
@@ -92,159 +88,107 @@ class Params:
     route: str = "label"
     """dgn: each input goes to the generator of its label (seed 004) or of its prediction."""
     misclassified_only: bool = False
-    """dgn: keep only generated inputs whose prediction changed (indices kept)."""
+    """Keep only adversarial inputs whose prediction changed (indices kept; not the preset)."""
     tuned_run: str | None = None
     """dgn: a tune run whose tuned/weights.json gives the loss weights (and k, dgn_lr if it
     tuned them); weights given explicitly here override the tuned ones."""
     generators_run: str | None = None
     """dgn: an attack run whose generators are reused instead of training new ones."""
-    seed: int = 0
-    """Seed of the random starts, the preset's draw and the generators."""
     batch_size: int | None = None
     """Inputs per forward/backward pass; auto: 1024 on CUDA, sized to the input on the CPU."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu or cuda."""
-    data_dir: str | None = None
-    """Dataset directory; auto: the train run's."""
-    force: bool = False
-    """Recompute even if an identical FINISHED run exists."""
-    quiet: bool = False
-    """Less logging."""
 
     def __post_init__(self) -> None:
-        _cli.check_choice("dataset", self.dataset, data.DATASETS)
-        _cli.check_choice("method", self.method, METHODS)
-        _cli.check_choice("norm", self.norm, attacks.NORMS)
-        _cli.check_choice("device", self.device, DEVICES)
+        super().__post_init__()
+        choices = {
+            "method": attacks.METHODS, "norm": attacks.NORMS, "dgn_split": SPLITS,
+            "loss": dgn.LOSSES, "architecture": ("auto", *dgn.ARCHITECTURES),
+            "measure": faults.MEASURES, "spectrum_inputs": dgn.SPECTRUM_INPUTS,
+            "route": dgn.ROUTES,
+        }  # fmt: skip
+        for name, allowed in choices.items():
+            _cli.check_choice(name, getattr(self, name), allowed)
         if self.preset is not None:
             _cli.check_choice("preset", self.preset, attacks.PRESETS)
         for split in self.splits or ("",):
             _cli.check_choice("splits", split, SPLITS)
-        _cli.check_choice("dgn_split", self.dgn_split, SPLITS)
-        _cli.check_choice("loss", self.loss, dgn.LOSSES)
-        _cli.check_choice("architecture", self.architecture, ("auto", *dgn.ARCHITECTURES))
-        _cli.check_choice("measure", self.measure, faults.MEASURES)
-        _cli.check_choice("spectrum_inputs", self.spectrum_inputs, dgn.SPECTRUM_INPUTS)
-        _cli.check_choice("route", self.route, dgn.ROUTES)
         if self.method == "dgn" and self.norm != "inf":
             raise ConfigError(f"method=dgn clips in the L∞ norm only, but got norm={self.norm}")
         if self.method == "dgn":
-            dgn.LOSSES[self.loss].resolve({w: getattr(self, w) for w in _dgn.WEIGHTS})
-        _cli.check_min("star", self.star, 0, strict=True)
-        _cli.check_min("dgn_lr", self.dgn_lr, 0, strict=True)
+            dgn.LOSSES[self.loss].resolve({w: getattr(self, w) for w in dgn.WEIGHTS})
+        for name in ("star", "dgn_lr", "step_size"):
+            _cli.check_min(name, getattr(self, name), 0, strict=True)
         _cli.check_min("eps", self.eps, 0)
-        _cli.check_min("step_size", self.step_size, 0, strict=True)
-        for name in (
-            "steps",
-            "restarts",
-            "batch_size",
-            "n_adv",
-            "dgn_epochs",
-            "dgn_batch_size",
-            "k",
-        ):
+        for name in ("steps", "restarts", "batch_size", "n_adv", "dgn_epochs", "dgn_batch_size",
+                     "k"):  # fmt: skip
             _cli.check_min(name, getattr(self, name), 1)
 
 
 def main(p: Params) -> str:
     """Run (or reuse) the attack stage; return its run id."""
-    model_run = _upstream.model_run(p.model_run, p.dataset)
-    eps = p.eps if p.eps is not None else dgn.EPS.get(p.dataset, 8 / 255)
-    if p.preset == "guided_retraining":  # the preset fixes its attacks and budget
-        eps = 0.05
+    up = tracking.Lineage(p.dataset)
+    model_run = up.model_run(p.model_run)
+    eps = p.eps if p.eps is not None else attacks.default_eps(p.dataset)
+    eps = PRESET_EPS if p.preset else eps  # the preset fixes its attacks and budget
     upstream = {"model": model_run}
     if p.method == "dgn" and p.tuned_run is not None:  # tuned weights fill what was not given
-        upstream["tuned"], tuned = _dgn.tuned(p.tuned_run, p.loss)
-        p = dataclasses.replace(p, **{k: v for k, v in tuned.items() if getattr(p, k) is None})
-        p = dataclasses.replace(p, tuned_run=upstream["tuned"])
+        upstream["tuned"], tuned = up.tuned(p.tuned_run, p.loss)
+        given = {k: v for k, v in tuned.items() if getattr(p, k) is None}
+        p = dataclasses.replace(p, **given, tuned_run=upstream["tuned"])
     params = _cli.as_dict(p) | {"model_run": model_run, "eps": eps}
     if p.method == "dgn":
-        params |= _dgn.resolved(p)
+        params |= dgn.resolve_settings(p.dataset, p.loss, params)
         if p.generators_run is not None:
-            upstream["generators"], trained_with = _dgn.generators_run(p.generators_run, model_run)
+            upstream["generators"], trained_with = up.dgn_training(p.generators_run, model_run)
             params |= trained_with
     with tracking.stage(
-        "attack",
-        params,
-        dataset=p.dataset,
-        upstream=upstream,
-        force=p.force,
-        quiet=p.quiet,
+        "attack", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
     ) as run:
         if run.reused:
             return run.run_id
+        device = str(resolve_device(p.device))
         with run.phase("load"):
-            ds = _upstream.dataset_of(model_run, p.data_dir)
-            model = _upstream.model_of(model_run, str(resolve_device(p.device)))
-        gens = _dgn.generators(run, p, params, model, ds) if p.method == "dgn" else None
-        advs, rates = {}, {}
-        one_phase = run.phase("generate") if gens else contextlib.nullcontext()
-        with one_phase:  # dgn: one generate phase over all splits; the others one per split
+            ds, model = up.model_and_data(model_run, p.data_dir, device)
+        if p.method == "dgn" and p.generators_run is not None:
+            with run.phase("load_generators"):
+                gens = up.generators(p.generators_run, device)
+        elif p.method == "dgn":
+            split = getattr(ds, p.dgn_split)
+            with run.phase("train"):
+                gens = dgn.train(
+                    model, split.x, split.y, **dgn.train_options(params), seed=p.seed,
+                    classes=range(ds.num_classes), progress=not p.quiet,
+                    on_epoch=lambda c, e, loss: run.log_metrics({f"dgn/class{c}_loss": loss}, e),
+                )  # fmt: skip
+            run.log_artifacts(dgn.save(gens, run.outdir / "generators"), "generators")
+        if p.method == "dgn":
+            attack = attacks.AttackSpec("dgn", gens.eps, generators=gens, route=p.route)
+        else:
+            attack = p.preset or attacks.AttackSpec(
+                p.method, eps, p.norm, steps=p.steps, step_size=p.step_size,
+                restarts=p.restarts, use_predicted=p.use_predicted, seed=p.seed,
+            )  # fmt: skip
+        dgn_phase = p.method == "dgn"  # one generate phase over all splits; else one per split
+        advs = {}
+        with run.phase("generate") if dgn_phase else contextlib.nullcontext():
             for split in p.splits:
-                x, y = getattr(ds, split).x, getattr(ds, split).y
-                with contextlib.nullcontext() if gens else run.phase(f"attack_{split}"):
-                    t0 = time.perf_counter()
-                    if gens is not None:
-                        advs[split] = _dgn.generate(gens, model, x, y, p)
-                    else:
-                        advs[split] = _generate(model, x, y, eps, p, p.n_adv or len(ds.test))
-                    n = len(x) if gens else len(advs[split].x)
-                    rates[split] = n / (time.perf_counter() - t0)
-        names: dict[int, str] = {}
-        for split, adv in advs.items():
-            x_src = getattr(ds, split).x[adv.index]
-            report = attack_report(
-                model,
-                x_src,
-                adv.x,
-                adv.y,
-                groups=adv.attack,
-                group_names=adv.names if p.preset else (),
-            )
-            run.log_metrics(
-                {f"{split}/{k}": v for k, v in report.items()}
-                | {f"{split}/samples_per_s": rates[split], f"{split}/n_adv": len(adv.x)}
-            )
-            names = dict(enumerate(adv.names))
-            run.log_tensors(
-                f"adversarial/{split}", x=adv.x, y=adv.y, index=adv.index, attack=adv.attack
-            )
-            plot_adversarial_grid(
-                model, x_src, adv.x, adv.y, ds.classes, run.outdir / f"{split}.png"
-            )
-            run.log_artifact(run.outdir / f"{split}.png", "grid")
+                with contextlib.nullcontext() if dgn_phase else run.phase(f"attack_{split}"):
+                    advs[split] = attacks.craft_set(
+                        attack, model, getattr(ds, split).x, getattr(ds, split).y,
+                        n_adv=p.n_adv or len(ds.test), seed=p.seed, batch_size=p.batch_size,
+                        misclassified_only=p.misclassified_only,
+                    )  # fmt: skip
+        for split, (adv, rate) in advs.items():
+            grid = run.outdir / f"{split}.png"
+            x = getattr(ds, split).x[adv.index]
+            by_attack = p.preset is not None
+            report = report_adversarial_set(model, x, adv, ds.classes, grid, by_attack=by_attack)
+            run.log_metrics({f"{split}/{k}": v for k, v in report.items()})
+            run.log_metrics({f"{split}/samples_per_s": rate})
+            run.log_tensors(f"adversarial/{split}", **adv.tensors())
+            run.log_artifact(grid, "grid")
+        names = dict(enumerate(adv.names))
         run.log_dict({"attacks": names, "params": params}, "adversarial/attacks.json")
         return run.run_id
-
-
-def _generate(model, x, y, eps, p: Params, n_adv: int) -> attacks.AdversarialSet:
-    """One attack over the whole split, or the preset's mix over n_adv drawn inputs."""
-    if p.preset == "guided_retraining":
-        return attacks.guided_retraining(
-            model, x, y, min(n_adv, len(x)), seed=p.seed, batch_size=p.batch_size
-        )
-    common = {"use_predicted": p.use_predicted, "batch_size": p.batch_size}
-    if p.method == "fgsm":
-        x_adv = attacks.fgsm(model, x, y, eps, p.norm, **common)
-    elif p.method == "bim":
-        x_adv = attacks.bim(model, x, y, eps, p.steps, p.step_size, p.norm, **common)
-    else:
-        x_adv = attacks.pgd(
-            model,
-            x,
-            y,
-            eps,
-            p.steps,
-            p.step_size,
-            p.norm,
-            restarts=p.restarts,
-            seed=p.seed,
-            **common,
-        )
-    name = f"{p.method}_l{p.norm}"
-    return attacks.AdversarialSet(
-        x_adv, y, torch.arange(len(x)), torch.zeros(len(x), dtype=torch.int64), (name,)
-    )
 
 
 if __name__ == "__main__":

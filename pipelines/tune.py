@@ -22,17 +22,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipelines import _cli, _upstream
-from robust import data, tracking, tuning
+from pipelines import _cli, _params
+from robust import attacks, tracking, tuning
 from robust.attacks import dgn
 from robust.errors import ConfigError
-from robust.utils import DEVICES, resolve_device
+from robust.tracking.trials import start_trial
+from robust.utils import resolve_device
 
 
 @dataclass(frozen=True)
-class Params:
-    dataset: str = "digits"
-    """Dataset of the model (used to find the newest train run when model_run is auto)."""
+class Params(_params.Common):
     model_run: str | None = None
     """Train run whose model is attacked; auto: the newest FINISHED one on dataset."""
     loss: str = "nce"
@@ -59,19 +58,12 @@ class Params:
     """Also search the DGN learning rate (1e-4 .. 1e-2, log)."""
     eps: float | None = None
     """L∞ budget; auto: 0.3 for digits/mnist/fashion, 8/255 otherwise."""
-    seed: int = 0
-    """Seeds the sampler and the generators."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu or cuda."""
     force: bool = True
     """Tune runs are never reused by default (the study goes on growing); false allows it."""
-    quiet: bool = False
-    """Less logging."""
 
     def __post_init__(self) -> None:
-        _cli.check_choice("dataset", self.dataset, data.DATASETS)
+        super().__post_init__()
         _cli.check_choice("objective", self.objective, tuning.OBJECTIVES)
-        _cli.check_choice("device", self.device, DEVICES)
         tuning.search_space(self.loss, n_features=1)  # a tunable loss
         for name in ("n_trials", "total_trials", "dgn_epochs", "prune_every"):
             _cli.check_min(name, getattr(self, name), 1)
@@ -87,12 +79,13 @@ class Params:
 
 def main(p: Params) -> str:
     """Run this process's trials of the study inside one tune run; return its run id."""
-    model_run = _upstream.model_run(p.model_run, p.dataset)
+    up = tracking.Lineage(p.dataset)
+    model_run = up.model_run(p.model_run)
     schedule = dgn.schedule_for(p.dataset, p.loss)
     params = _cli.as_dict(p) | {
         "model_run": model_run,
         "study": p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}",
-        "eps": p.eps if p.eps is not None else dgn.EPS.get(p.dataset, 8 / 255),
+        "eps": p.eps if p.eps is not None else attacks.default_eps(p.dataset),
         "dgn_lr": p.dgn_lr or schedule.lr,
         "dgn_batch_size": schedule.batch_size,
     }
@@ -103,8 +96,7 @@ def main(p: Params) -> str:
         if run.reused:
             return run.run_id
         with run.phase("load"):
-            ds = _upstream.dataset_of(model_run, None)
-            model = _upstream.model_of(model_run, str(resolve_device(p.device)))
+            ds, model = up.model_and_data(model_run, p.data_dir, str(resolve_device(p.device)))
             study = tuning.open_study(
                 p.storage, params["study"], p.objective, seed=p.seed, warmup=p.prune_every
             )
@@ -112,6 +104,7 @@ def main(p: Params) -> str:
             tuning.optimize(
                 run, study, model, ds, p.loss, p.objective, n_trials=p.n_trials,
                 total_trials=p.total_trials, settings=params, tune_lr=p.tune_lr,
+                trial_log=start_trial,
             )  # fmt: skip
         with run.phase("report"):
             tuning.report(run, study, p.loss)

@@ -2,12 +2,31 @@
 
 Every attack is a function ``attack(model, x, y, eps, ...) -> x_adv`` that checks its arguments,
 runs the model in eval mode (restoring its mode), never modifies ``x`` nor any parameter's
-``.grad``, and returns a tensor within ε of ``x`` and in [0, 1].
+``.grad``, and returns a tensor within ε of ``x`` and in [0, 1]. :class:`AttackSpec` names one
+attack and its settings (DGN generators included) and crafts it with one call;
+:func:`default_eps` gives a dataset's default budget.
 """
 
 from robust.attacks._norms import NORMS, lp
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
 from robust.attacks.presets import PRESETS, AdversarialSet, guided_retraining
+from robust.attacks.sets import craft_set, spec_name
+from robust.attacks.spec import EPS, METHODS, AttackSpec, default_eps
 
-__all__ = ["NORMS", "PRESETS", "AdversarialSet", "bim", "fgsm", "guided_retraining", "lp", "pgd"]
+__all__ = [
+    "EPS",
+    "METHODS",
+    "NORMS",
+    "PRESETS",
+    "AdversarialSet",
+    "AttackSpec",
+    "bim",
+    "craft_set",
+    "default_eps",
+    "fgsm",
+    "guided_retraining",
+    "lp",
+    "pgd",
+    "spec_name",
+]

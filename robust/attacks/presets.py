@@ -40,6 +40,10 @@ class AdversarialSet:
     attack: Tensor
     names: tuple[str, ...]
 
+    def tensors(self) -> dict[str, Tensor]:
+        """The tensors an attack run saves as ``adversarial/<split>.safetensors``."""
+        return {"x": self.x, "y": self.y, "index": self.index, "attack": self.attack}
+
 
 def guided_retraining(
     model: nn.Module,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from torch import Tensor, nn
 
-from robust.evaluation.predict import predict
+from robust.models import predict
 
 
 def attack_report(
@@ -107,3 +109,31 @@ def plot_adversarial_grid(
 def _image(t: Tensor) -> np.ndarray:
     img = t.detach().cpu().clamp(0, 1).numpy()
     return img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+
+
+def report_adversarial_set(
+    model: nn.Module,
+    x: Tensor,
+    adv: Any,
+    classes: Sequence[str],
+    grid: str | os.PathLike[str],
+    *,
+    by_attack: bool = False,
+) -> dict[str, float]:
+    """:func:`attack_report` of an adversarial set against its source inputs, and its grid.
+
+    Args:
+        model: the attacked classifier (logits).
+        x: (N, C, H, W) the source inputs the set was crafted from (``split.x[adv.index]``).
+        adv: a :class:`robust.attacks.AdversarialSet` (x, y, attack codes, names).
+        classes: class names for the grid's captions.
+        grid: where :func:`plot_adversarial_grid` writes its PNG.
+        by_attack: also ``<name>/accuracy`` per attack of a mixed set (a preset).
+
+    Returns:
+        :func:`attack_report`'s keys and ``n_adv``.
+    """
+    names = adv.names if by_attack else ()
+    report = attack_report(model, x, adv.x, adv.y, groups=adv.attack, group_names=names)
+    plot_adversarial_grid(model, x, adv.x, adv.y, classes, grid)
+    return report | {"n_adv": len(adv.x)}

@@ -14,96 +14,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from robust.errors import ConfigError, DataError
-from robust.evaluation.predict import predict
+from robust.models import predict
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ADAPTIVE_METHODS = ("fgsm", "pgd")
-"""Attacks :func:`adaptive_matrix` can craft against each model."""
+    from robust.attacks import AttackSpec
 
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """One attack crafted against each model of an adaptive matrix (``robust.attacks``).
-
-    Attributes:
-        method: ``fgsm`` or ``pgd``.
-        eps: budget in ``norm`` (≥ 0).
-        norm: ``inf``, ``2`` or ``1``.
-        steps: pgd iterations (≥ 1; fgsm ignores it).
-        step_size: pgd's absolute step; None means 2.5·ε/steps.
-        restarts: pgd restarts, each input keeping its strongest result.
-        seed: seed of pgd's random starts.
-    """
-
-    method: str
-    eps: float
-    norm: str = "inf"
-    steps: int = 20
-    step_size: float | None = None
-    restarts: int = 1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.method not in ADAPTIVE_METHODS:
-            raise ConfigError(
-                f"method must be one of {', '.join(ADAPTIVE_METHODS)}, but got "
-                f"method={self.method!r}"
-            )
-        if self.norm not in ("inf", "2", "1"):
-            raise ConfigError(f"norm must be one of inf, 2, 1, but got norm={self.norm!r}")
-        if not self.eps >= 0:
-            raise ConfigError(f"eps must be at least 0, but got eps={self.eps}")
-        for name in ("steps", "restarts"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"{name} must be at least 1, but got {name}={getattr(self, name)}"
-                )
-        if self.step_size is not None and not self.step_size > 0:
-            raise ConfigError(
-                f"step_size must be greater than 0, but got step_size={self.step_size}"
-            )
-
-    def craft(
-        self, model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int | None = None
-    ) -> Tensor:
-        """Adversarial versions of ``x`` against ``model`` (within ε of ``x``, in [0, 1])."""
-        from robust import attacks
-
-        if self.method == "fgsm":
-            return attacks.fgsm(model, x, y, self.eps, self.norm, batch_size=batch_size)
-        return attacks.pgd(
-            model,
-            x,
-            y,
-            self.eps,
-            self.steps,
-            self.step_size,
-            self.norm,
-            restarts=self.restarts,
-            seed=self.seed,
-            batch_size=batch_size,
-        )
-
-    def describe(self) -> dict[str, Any]:
-        """The settings that matter for ``method`` (pgd's step size resolved)."""
-        out = asdict(self)
-        if self.method == "fgsm":
-            for key in ("steps", "step_size", "restarts", "seed"):
-                out.pop(key)
-        elif self.step_size is None:
-            out["step_size"] = 2.5 * self.eps / self.steps
-        return out
+ADAPTIVE_METHODS = ("fgsm", "pgd", "bim")
+"""Attacks :func:`adaptive_matrix` crafts against each model (white-box gradient attacks; DGN
+generators are trained against one model, so they belong in :func:`transfer_matrix`)."""
 
 
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> float:
@@ -188,7 +116,8 @@ def adaptive_matrix(
     Args:
         models: row label → classifier returning logits; each is attacked on its own device.
         x: (N, C, H, W) float32 in [0, 1], the clean test inputs; y: (N,) int labels.
-        attacks: column label → :class:`AttackSpec`.
+        attacks: column label → :class:`robust.attacks.AttackSpec` of a method in
+            :data:`ADAPTIVE_METHODS`.
         clean: start with a ``clean`` column (accuracy on ``x``).
         batch_size: inputs per pass, for the attack and the prediction; None: the attack's
             automatic size, 1024 for prediction.
@@ -198,7 +127,8 @@ def adaptive_matrix(
         (if asked) then ``attacks`` in order, cells accuracy in [0, 1].
 
     Raises:
-        ConfigError: no model, no column, or an attack named ``clean`` next to the clean column.
+        ConfigError: no model, no column, an attack named ``clean`` next to the clean column,
+            or an attack not in :data:`ADAPTIVE_METHODS`.
         DataError: x and y differ in length or are empty.
 
     Example:
@@ -211,6 +141,12 @@ def adaptive_matrix(
         raise ConfigError("attacks must not be labelled 'clean' when clean=True")
     if not attacks and not clean:
         raise ConfigError("adaptive_matrix needs at least one attack or clean=True")
+    for col, spec in attacks.items():
+        if spec.method not in ADAPTIVE_METHODS:
+            raise ConfigError(
+                f"attacks must use one of {', '.join(ADAPTIVE_METHODS)} (crafted against each "
+                f"model), but column {col!r} has method={spec.method!r}"
+            )
     predict_batch = batch_size or 1024
     columns = (["clean"] if clean else []) + list(attacks)
     cells: dict[str, dict[str, float]] = {}
@@ -273,3 +209,18 @@ def plot_matrix(
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
     return path
+
+
+def write_matrix(
+    matrix: pd.DataFrame, directory: str | os.PathLike[str], name: str, *, title: str
+) -> dict[str, float]:
+    """Write ``<name>.csv`` and ``<name>.png`` (:func:`plot_matrix`) into ``directory``.
+
+    Returns:
+        One value per cell, keyed ``<name>/<row>/<column>``.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    matrix.to_csv(directory / f"{name}.csv")
+    plot_matrix(matrix, directory / f"{name}.png", title=title)
+    return {f"{name}/{row}/{col}": v for (row, col), v in matrix.stack().items()}

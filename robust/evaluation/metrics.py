@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from robust.errors import ConfigError, DataError
-from robust.evaluation.predict import predict
+from robust.models import predict
 
 
 def _labels(name: str, values: Tensor | np.ndarray, num_classes: int) -> np.ndarray:

@@ -11,7 +11,11 @@ indices, highest first, with seeded tie-breaking.
   :mod:`robust.guidance.surprise`;
 * :func:`deepgini`, :func:`softmax_entropy` — prediction uncertainty,
   :mod:`robust.guidance.uncertainty`;
-* :func:`random_scores` — the seeded random baseline.
+* :func:`random_scores` — the seeded random baseline;
+* :func:`score` / :func:`rank` — any of them by name (:data:`METRICS`), and its order,
+  :mod:`robust.guidance.score`;
+* :func:`assemble_pool` / :class:`Pool` — the clean and adversarial pool that seed 000 ranks,
+  :mod:`robust.guidance.pool`.
 
 Example:
     >>> import numpy as np
@@ -22,20 +26,36 @@ Example:
 
 from robust.guidance.coverage import neuron_coverage, set_coverage
 from robust.guidance.ordering import order, random_scores
+from robust.guidance.pool import (
+    POOL_KEYS,
+    POOLS,
+    Pool,
+    TracesLike,
+    assemble_pool,
+    set_coverage_by_part,
+)
+from robust.guidance.score import METRICS, TRACE_METRICS, Ranking, rank, score
 from robust.guidance.surprise import dsa, lsa
 from robust.guidance.uncertainty import deepgini, softmax_entropy
 
-METRICS: tuple[str, ...] = ("nc", "lsa", "dsa", "deepgini", "entropy", "random")
-"""Metric names of the metric stage (``-P metrics``), in seed 000's order of discussion."""
-
 __all__ = [
     "METRICS",
+    "POOLS",
+    "POOL_KEYS",
+    "TRACE_METRICS",
+    "Pool",
+    "Ranking",
+    "TracesLike",
+    "assemble_pool",
     "deepgini",
     "dsa",
     "lsa",
     "neuron_coverage",
     "order",
     "random_scores",
+    "rank",
+    "score",
     "set_coverage",
+    "set_coverage_by_part",
     "softmax_entropy",
 ]

@@ -32,8 +32,6 @@ from robust.utils import resolve_device
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 SPEC_FILE = "spec.json"
-MLFLOW_ARTIFACT_PATH = "model"
-"""Artifact path of a saved model inside an MLflow run (used by :func:`load` with a run id)."""
 
 _RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
 
@@ -143,13 +141,14 @@ def _load_directory(directory: Path, device: torch.device) -> ZooModel:
 
 
 def load(source: str | os.PathLike[str], device: str | torch.device = "cpu") -> ZooModel:
-    """Load a saved zoo model from a directory or from an MLflow run.
+    """Load a saved zoo model from a directory written by :func:`save`.
+
+    A model logged by a stage run is loaded by its run id with
+    ``robust.results.load_model(run_id)``, which downloads the run's ``model/`` artifact and
+    calls this (the model zoo knows nothing of MLflow).
 
     Args:
-        source: a directory written by :func:`save`, or an MLflow run id whose ``model``
-            artifact is such a directory. A string that is not an existing directory but looks
-            like a path (it contains a separator or names an existing file) is reported as
-            missing instead of being sent to MLflow.
+        source: a directory written by :func:`save`.
         device: ``"cpu"``, ``"cuda"``, ``"auto"`` or a torch.device.
 
     Returns:
@@ -157,17 +156,17 @@ def load(source: str | os.PathLike[str], device: str | torch.device = "cpu") -> 
 
     Raises:
         DataError: missing or invalid ``spec.json`` / ``model.safetensors`` (the message names
-            the file), or a path that does not exist.
+            the file), or a path that is not a directory (a run id is pointed to
+            ``robust.results.load_model``).
     """
     target = resolve_device(device)
     path = Path(source)
     if path.is_dir():
         return _load_directory(path, target)
     text = os.fspath(source)
-    if path.exists() or not _RUN_ID.match(text):
-        raise DataError(
-            f"source must be a saved model directory or an MLflow run id, but {text!r} is neither"
-        )
-    from robust.tracking import download_artifacts  # lazy: importing models must not load mlflow
-
-    return _load_directory(Path(download_artifacts(text, MLFLOW_ARTIFACT_PATH)), target)
+    hint = (
+        "; to load a stage run's model by run id use robust.results.load_model(run_id)"
+        if _RUN_ID.match(text) and not path.exists()
+        else ""
+    )
+    raise DataError(f"source must be a saved model directory, but {text!r} is not one{hint}")

@@ -123,3 +123,10 @@ def for_dataset(ds: DatasetLike) -> ZooModel:
         A freshly initialised :class:`~robust.models.layers.ZooModel`.
     """
     return build(default_model(ds.name), tuple(ds.input_shape), ds.num_classes)
+
+
+def rebuild(model: ZooModel) -> ZooModel:
+    """A freshly initialised model of ``model``'s architecture, input shape and classes (seed
+    torch first to repeat), e.g. to train from scratch what an earlier run trained."""
+    spec = model.spec
+    return build(spec["architecture"], spec["input_shape"], spec["num_classes"])

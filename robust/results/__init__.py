@@ -4,6 +4,7 @@
 * :func:`retraining_curves` — a retrain run's ``tables/curves.csv`` (or every retrain child's);
 * :func:`robustness_matrix` — an evaluate run's transfer or adaptive matrix;
 * :func:`costs` — time, energy, CO2 and CPU/GPU utilisation per stage run and phase;
+* :func:`load_model` — the model a train, advtrain or retrain run logged;
 * :func:`write_study_report` — ``report.md``, ``report.html`` and PNG figures of a ``main``
   run (:mod:`robust.results.report`).
 
@@ -16,6 +17,7 @@ from robust.results._query import (
     CURVE_COLUMNS,
     RUN_COLUMNS,
     costs,
+    load_model,
     retraining_curves,
     robustness_matrix,
     runs,
@@ -27,6 +29,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "RUN_COLUMNS",
     "costs",
+    "load_model",
     "retraining_curves",
     "robustness_matrix",
     "runs",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from robust.errors import ConfigError
-from robust.tracking import store
+from robust.tracking import lineage, store
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -113,14 +111,13 @@ def runs(
     conditions = []
     for key, value in (("robust.stage", stage), ("robust.dataset", dataset)):
         if value is not None:
-            conditions.append(f"tags.`{key}` = '{_quoted(key, value)}'")
+            conditions.append(f"tags.`{key}` = '{lineage.quoted(value, key)}'")
     if status is not None:
         conditions.append(f"attributes.status = '{status}'")
-    c = store.client()
     if parent is None:
-        found = [r for r in _search(c, conditions) if store.REUSED_FROM_TAG not in r.data.tags]
+        found = [r for r in lineage.search(conditions) if store.REUSED_FROM_TAG not in r.data.tags]
     else:
-        found = [r for r in _children(c, parent) if _matches(r, stage, dataset, status)]
+        found = [r for r in _children(parent) if _matches(r, stage, dataset, status)]
     rows = [_run_row(r) for r in found]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
@@ -150,8 +147,7 @@ def retraining_curves(run: str) -> pd.DataFrame:
     frames = []
     for r in _stage_runs(run, "retrain"):
         run_id = r.info.run_id
-        with tempfile.TemporaryDirectory() as tmp:
-            table = pd.read_csv(_artifact(run_id, "tables/curves.csv", tmp))
+        table = pd.read_csv(lineage.Lineage().artifact(run_id, "tables/curves.csv"))
         table.insert(0, "config", r.data.params.get("config"))
         table.insert(0, "run_id", run_id)
         frames.append(table.reindex(columns=list(CURVE_COLUMNS)))
@@ -188,11 +184,9 @@ def robustness_matrix(run: str, kind: str = "transfer") -> pd.DataFrame:
             f"evaluate run {run_id} has no {kind} matrix (matrix/{kind}.csv); the adaptive "
             "matrix exists only for runs with adaptive=true"
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        matrix = pd.read_csv(_artifact(run_id, f"matrix/{kind}.csv", tmp), index_col="model")
-        labels = {}
-        if "labels.json" in present:
-            labels = json.loads(_artifact(run_id, "matrix/labels.json", tmp).read_text())
+    up = lineage.Lineage()
+    matrix = pd.read_csv(up.artifact(run_id, f"matrix/{kind}.csv"), index_col="model")
+    labels = up.json(run_id, "matrix/labels.json") if "labels.json" in present else {}
     matrix.attrs["labels"] = labels
     matrix.attrs["run_id"] = run_id
     return matrix
@@ -223,63 +217,22 @@ def costs(run: str | Iterable[str]) -> pd.DataFrame:
     c = store.client()
     rows = []
     for run_id in ids:
-        r = store.get_run(run_id)
-        children = [k for k in _children(c, r.info.run_id) if k.info.status == "FINISHED"]
+        r = lineage.Lineage().run(run_id)
+        children = [k for k in _children(r.info.run_id) if k.info.status == "FINISHED"]
         for target in children or [r]:
             rows += _cost_rows(c, target)
     return pd.DataFrame(rows, columns=list(COST_COLUMNS))
 
 
 # ---- helpers -----------------------------------------------------------------------------
-def _quoted(key: str, value: str) -> str:
-    if "'" in value or "`" in value:
-        raise ConfigError(f"{key} must not contain quotes, got {value!r}")
-    return value
-
-
-def _search(client, conditions: list[str]) -> list:
-    """Every run matching all ``conditions`` in any experiment, oldest first."""
-    exps = [e.experiment_id for e in client.search_experiments()]
-    found, token = [], None
-    while True:
-        page = client.search_runs(
-            exps,
-            " and ".join(conditions),
-            order_by=["attributes.start_time ASC"],
-            page_token=token,
-        )
-        found += list(page)
-        token = page.token
-        if not token:
-            return found
-
-
-def _get(client, run_id: str):
-    """The run ``run_id`` in any status, or a ConfigError naming the store."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise ConfigError(
-            f"no run with id {run_id!r} in the tracking store {store.tracking_uri()}"
-        ) from None
-
-
-def _followed(client, r):
-    """``r``, or the run it points to when it is a reuse pointer."""
-    target = r.data.tags.get(store.REUSED_FROM_TAG)
-    return client.get_run(target) if target else r
-
-
-def _children(client, parent: str) -> list:
+def _children(parent: str) -> list:
     """The child runs of ``parent`` (see :func:`runs`), oldest first, pointers followed."""
-    tags = _get(client, parent).data.tags
-    found = _search(client, [f"tags.`{_PARENT_TAG}` = '{_quoted('parent', parent)}'"])
+    tags = lineage.fetch(parent, follow=False).data.tags
+    found = lineage.search([f"tags.`{_PARENT_TAG}` = '{lineage.quoted(parent, 'parent')}'"])
     named = [v for k, v in sorted(tags.items()) if k.startswith(_CHILD_TAG)]
     out: dict[str, Any] = {}
-    for r in found + [client.get_run(i) for i in named]:
-        r = _followed(client, r)
+    for r in found + [lineage.fetch(i, follow=False) for i in named]:
+        r = lineage.fetch(r.info.run_id)  # a pointer's target (free when fetched before)
         out.setdefault(r.info.run_id, r)
     return sorted(out.values(), key=lambda r: r.info.start_time)
 
@@ -295,23 +248,17 @@ def _matches(r, stage: str | None, dataset: str | None, status: str | None) -> b
 
 def _stage_runs(run_id: str, stage: str) -> list:
     """``run_id`` itself when it is a ``stage`` run, else its FINISHED ``stage`` children."""
-    r = store.get_run(run_id)
+    r = lineage.Lineage().run(run_id)
     actual = r.data.tags.get("robust.stage")
     if actual == stage:
         return [r]
-    kids = [
-        k for k in _children(store.client(), r.info.run_id) if _matches(k, stage, None, "FINISHED")
-    ]
+    kids = [k for k in _children(r.info.run_id) if _matches(k, stage, None, "FINISHED")]
     if not kids:
         raise ConfigError(
             f"run {run_id} is a {actual!r} run with no FINISHED {stage} child run; pass a "
             f"{stage} run or a parent (main) run that has one"
         )
     return kids
-
-
-def _artifact(run_id: str, path: str, tmp: str) -> Path:
-    return Path(store.client().download_artifacts(run_id, path, tmp))
 
 
 def _timestamp(ms: int | None) -> pd.Timestamp:
@@ -366,3 +313,21 @@ def _cost_rows(client, r) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def load_model(run: str, path: str = lineage.MODEL_ARTIFACT, device: str = "cpu"):
+    """The model a FINISHED stage run logged, rebuilt from safetensors + spec (never pickle).
+
+    Args:
+        run: a train or advtrain run id (a reuse pointer is followed), or any run that logged
+            a :func:`robust.models.save` directory.
+        path: the artifact directory: ``model`` (train, advtrain) or ``best/<metric>``
+            (retrain's best model per metric).
+        device: ``cpu``, ``cuda`` or ``auto``.
+
+    Raises:
+        ConfigError: an unknown or unfinished run. DataError: no such model artifact.
+    """
+    from robust import models
+
+    return models.load(lineage.Lineage().artifact(run, path), device=device)

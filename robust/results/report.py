@@ -15,7 +15,6 @@ import html
 import json
 import math
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from robust.results._query import _CHILD_TAG, _followed, _get, costs, robustness_matrix
-from robust.tracking import store
+from robust.results._query import _CHILD_TAG, costs, robustness_matrix
+from robust.tracking import lineage, store
 
 METRIC_LABELS = {
     "nc": "NC",
@@ -116,7 +115,7 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
     """
     directory = Path(directory)
     (directory / "figures").mkdir(parents=True, exist_ok=True)
-    parent = _get(store.client(), run_id)  # RUNNING while main writes its own report
+    parent = lineage.fetch(run_id, follow=False)  # RUNNING while main writes its own report
     children = _children(parent)
     dataset = parent.data.tags.get("robust.dataset", "")
     title = f"robust study: {dataset}"
@@ -127,13 +126,11 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
         "listed here; a reused stage was computed by an earlier study with the same "
         "parameters, upstream runs and code."
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        _stages(r, children)
-        _retraining(r, children, tmp)
-        _matrices(r, children, tmp)
-        _generation(r, children)
-        _costs(r, children, parent.info.run_id)
+    _stages(r, children)
+    _retraining(r, children)
+    _matrices(r, children)
+    _generation(r, children)
+    _costs(r, children, parent.info.run_id)
     (directory / "report.md").write_text(r.markdown())
     (directory / "report.html").write_text(r.html(title))
     return [directory / "report.md", directory / "report.html", *r.figures()]
@@ -149,7 +146,7 @@ def _stages(r: _Report, children: dict[str, Any]) -> None:
     r.table(pd.DataFrame(rows))
 
 
-def _retraining(r: _Report, children: dict[str, Any], tmp: Path) -> None:
+def _retraining(r: _Report, children: dict[str, Any]) -> None:
     retrains = {k.split(".", 1)[1]: v for k, v in children.items() if k.startswith("retrain.")}
     if not retrains:
         return
@@ -157,7 +154,7 @@ def _retraining(r: _Report, children: dict[str, Any], tmp: Path) -> None:
     ranking = []
     for config, run in retrains.items():
         run_id = run.info.run_id
-        doc = json.loads(_download(run_id, "summary.json", tmp / config).read_text())
+        doc = json.loads(_download(run_id, "summary.json").read_text())
         context = doc.get("context", {})
         r.heading(f"Configuration {context.get('config', config)}", 3)
         r.text(
@@ -168,7 +165,7 @@ def _retraining(r: _Report, children: dict[str, Any], tmp: Path) -> None:
         )
         for art in store.client().list_artifacts(run_id, "figures"):
             if art.path.endswith(".png"):
-                src = _download(run_id, art.path, tmp / config)
+                src = _download(run_id, art.path)
                 dst = r.directory / "figures" / f"retraining_{config}.png"
                 shutil.copyfile(src, dst)
                 r.figure(dst, f"Retraining curves, {config}")
@@ -233,7 +230,7 @@ def _plot_ranking(frame: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def _matrices(r: _Report, children: dict[str, Any], tmp: Path) -> None:
+def _matrices(r: _Report, children: dict[str, Any]) -> None:
     if "evaluate" not in children:
         return
     run = children["evaluate"]
@@ -251,7 +248,7 @@ def _matrices(r: _Report, children: dict[str, Any], tmp: Path) -> None:
         r.text(f"Rows: models (the original, then one per adversarial training); columns: {what}.")
         r.table((matrix * 100).round(1).reset_index())
         dst = r.directory / "figures" / f"{kind}_matrix.png"
-        shutil.copyfile(_download(run_id, f"matrix/{kind}.png", tmp / kind), dst)
+        shutil.copyfile(_download(run_id, f"matrix/{kind}.png"), dst)
         r.figure(dst, f"{kind} robust accuracy (%)")
 
 
@@ -344,11 +341,10 @@ def _costs(r: _Report, children: dict[str, Any], parent: str) -> None:
 def _children(parent) -> dict[str, Any]:
     """Child name (tag ``robust.child.<name>``) → its run (reuse pointers followed), in the
     order the stages ran."""
-    c = store.client()
     named = [
         (k[len(_CHILD_TAG) :], v) for k, v in parent.data.tags.items() if k.startswith(_CHILD_TAG)
     ]
-    runs = {name: _followed(c, c.get_run(run_id)) for name, run_id in named}
+    runs = {name: lineage.fetch(run_id) for name, run_id in named}
     return dict(sorted(runs.items(), key=lambda kv: (kv[1].info.start_time, kv[0])))
 
 
@@ -356,9 +352,9 @@ def _own(run, parent: str) -> bool:
     return run.data.tags.get("mlflow.parentRunId") == parent
 
 
-def _download(run_id: str, path: str, tmp: Path) -> Path:
-    tmp.mkdir(parents=True, exist_ok=True)
-    return Path(store.client().download_artifacts(run_id, path, str(tmp)))
+def _download(run_id: str, path: str) -> Path:
+    """Artifact ``path`` of ``run_id`` through the lineage look-up (downloaded once)."""
+    return lineage.Lineage().artifact(run_id, path)
 
 
 def _round(value: Any, digits: int) -> Any:

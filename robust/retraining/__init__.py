@@ -6,16 +6,21 @@ what each metric buys.
   nested budget sizes and the order each configuration takes its prefixes from
   (:mod:`robust.retraining._budgets`);
 * :class:`Pool`, :class:`EvalSets`, :func:`initial_model`, :func:`evaluate_model`,
-  :func:`retrain`, :func:`retrain_seeds` — a model per budget step, for one seed or several
-  (:mod:`robust.retraining._protocol`);
-* :class:`Workers`, :func:`auto_workers` — the fits in worker processes on the CPU
-  (:mod:`robust.retraining._parallel`);
+  :func:`retrain` — a model per budget step for one seed (:mod:`robust.retraining._protocol`);
+* :class:`Workers`, :func:`auto_workers`, :func:`resolve_workers` — the fits in worker
+  processes on the CPU (:mod:`robust.retraining._parallel`);
+* :class:`Repeated`, :func:`retrain_seeds`, :func:`retrain_metrics`, :func:`point_metrics` —
+  the protocol over seeds and metrics, with progress and per-point metrics
+  (:mod:`robust.retraining._seeds`);
+* :data:`STEPS`, :func:`default_steps`, :func:`training_pool_size`, :func:`order_for`,
+  :func:`seed_orders`, :func:`pool_from`, :func:`eval_sets` — the stage's inputs from the
+  tensors its upstream runs logged (:mod:`robust.retraining._inputs`);
 * :class:`Curves`, :func:`mean_ci`, :func:`auc`, :func:`summarise`, :func:`compare`,
   :func:`verdict` — the curves over seeds, 95 % t-intervals, and each metric against random
   (:mod:`robust.retraining._curves`);
 * :func:`plot_accuracy`, :func:`curve_rows`, :func:`summary_document`,
-  :func:`summary_markdown`, :func:`flat_metrics`, :func:`write_report` — the report
-  (:mod:`robust.retraining._report`).
+  :func:`summary_markdown`, :func:`flat_metrics`, :func:`write_report`, :func:`report_context`,
+  :func:`write_study` — the report (:mod:`robust.retraining._report`).
 
 Example:
     >>> from robust.retraining import budgets
@@ -36,17 +41,25 @@ from robust.retraining._curves import (
     summarise,
     verdict,
 )
-from robust.retraining._parallel import MAX_AUTO_WORKERS, Workers, auto_workers
+from robust.retraining._inputs import (
+    DEFAULT_STEPS,
+    STEPS,
+    default_steps,
+    eval_sets,
+    order_for,
+    pool_from,
+    seed_orders,
+    training_pool_size,
+)
+from robust.retraining._parallel import MAX_AUTO_WORKERS, Workers, auto_workers, resolve_workers
 from robust.retraining._protocol import (
     QUANTITIES,
     EvalSets,
     Point,
     Pool,
-    Repeated,
     evaluate_model,
     initial_model,
     retrain,
-    retrain_seeds,
 )
 from robust.retraining._report import (
     STYLES,
@@ -54,17 +67,22 @@ from robust.retraining._report import (
     curve_rows,
     flat_metrics,
     plot_accuracy,
+    report_context,
     summary_document,
     summary_markdown,
     summary_rows,
     write_csv,
     write_report,
+    write_study,
 )
+from robust.retraining._seeds import Repeated, point_metrics, retrain_metrics, retrain_seeds
 
 __all__ = [
     "CONFIGS",
+    "DEFAULT_STEPS",
     "MAX_AUTO_WORKERS",
     "QUANTITIES",
+    "STEPS",
     "STYLES",
     "SUMMARY_KEYS",
     "VERDICTS",
@@ -83,19 +101,30 @@ __all__ = [
     "check_config",
     "compare",
     "curve_rows",
+    "default_steps",
+    "eval_sets",
     "evaluate_model",
     "flat_metrics",
     "initial_model",
     "mean_ci",
+    "order_for",
     "plot_accuracy",
+    "point_metrics",
+    "pool_from",
+    "report_context",
+    "resolve_workers",
     "retrain",
+    "retrain_metrics",
     "retrain_seeds",
+    "seed_orders",
     "summarise",
     "summary_document",
     "summary_markdown",
     "summary_rows",
     "training_order",
+    "training_pool_size",
     "verdict",
     "write_csv",
     "write_report",
+    "write_study",
 ]

@@ -1,4 +1,5 @@
-"""Retraining fits in worker processes on the CPU: :class:`Workers` and :func:`auto_workers`.
+"""Retraining fits in worker processes on the CPU: :class:`Workers`, :func:`auto_workers` and
+:func:`resolve_workers`.
 
 A small model's fit is bound by per-step Python and dispatcher overhead (digits: ~3–4 ms per
 optimizer step), so a second thread in one process gains little, while two single-threaded
@@ -78,6 +79,24 @@ def auto_workers(device: str | torch.device = "auto") -> int:
     if resolve_device(device).type == "cuda":
         return 1
     return max(1, min(cores(), MAX_AUTO_WORKERS))
+
+
+def resolve_workers(workers: int | None, device: str | torch.device = "auto") -> int:
+    """``workers``, or :func:`auto_workers` when None, checked against the device before any
+    work (a resolved count is a stable reuse key).
+
+    Raises:
+        ConfigError: ``workers`` below 1, or more than 1 with a CUDA device (workers fit on
+            the CPU).
+    """
+    n = auto_workers(device) if workers is None else _check_int("workers", workers, 1)
+    device = resolve_device(device)
+    if n > 1 and device.type == "cuda":
+        raise ConfigError(
+            f"workers fit on the CPU, so more than 1 needs device=cpu, but got workers={n} "
+            "with device=cuda"
+        )
+    return n
 
 
 class _Shared(NamedTuple):

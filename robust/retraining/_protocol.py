@@ -21,13 +21,12 @@ Differences from the seed code (notes §4–5), all deliberate:
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,9 +39,6 @@ from robust.evaluation import classification_metrics, predict
 from robust.retraining._budgets import _check_int, budgets, check_config, training_order
 from robust.training import TrainConfig, fit
 from robust.utils import model_device
-
-if TYPE_CHECKING:
-    from robust.retraining._parallel import Workers
 
 QUANTITIES: tuple[str, ...] = (
     "accuracy_clean",
@@ -353,87 +349,3 @@ def _fits(
         scores = evaluate_model(model, tests, num_classes)
         yield Point(seed, step, k, n_adversarial, fit_s, scores), model
         done = k
-
-
-@dataclass(frozen=True, eq=False)
-class Repeated:
-    """One metric's retraining over several seeds.
-
-    Attributes:
-        points: every point, seed by seed in step order.
-        best: the single best retrained point by combined accuracy (ties: the first, i.e. the
-            lowest seed, then the fewest inputs; row 0 is never chosen), and ``best_model`` its
-            model (a CPU copy).
-    """
-
-    points: list[Point]
-    best: Point
-    best_model: nn.Module
-
-
-def retrain_seeds(
-    original: nn.Module,
-    pool: Pool,
-    orders: Mapping[int, np.ndarray | Tensor],
-    config: str,
-    steps: int,
-    *,
-    on_point: Callable[[Point, nn.Module], None] | None = None,
-    workers: int | Workers | None = None,
-    **kwargs: Any,
-) -> Repeated:
-    """:func:`retrain` once per seed, keeping every point and the best model.
-
-    Args:
-        orders: seed → the order that seed retrains from (the same one for every seed, or a
-            random order drawn per seed).
-        on_point: called with each point and its model as soon as it and every point before
-            it exist (logging, progress): seed by seed in step order, whatever ``workers``.
-        workers: None or 1: fit in this process, one model after another; n > 1: in n worker
-            processes on the CPU, started for this call; or
-            :class:`~robust.retraining.Workers` made with the same ``original``, ``pool``,
-            ``tests``, ``val``, ``train`` and ``device``, whose processes (once open) several
-            calls share. The points and models do not depend on it, except for the float
-            rounding of each process's torch thread count.
-        kwargs: the keyword arguments of :func:`retrain` other than ``seed`` (``fit_fn`` only
-            with one worker).
-
-    Raises:
-        ConfigError: as :func:`retrain`; ``workers`` below 1, more than one on CUDA or with
-            ``fit_fn``, or :class:`~robust.retraining.Workers` made for other inputs. An
-            error in a worker process is raised here as itself.
-    """
-    from robust.retraining._parallel import Workers  # which imports this module
-
-    if not isinstance(workers, Workers):
-        n = 1 if workers is None else _check_int("workers", workers, 1)
-        if n == 1:
-            results = (
-                result
-                for seed, order in orders.items()
-                for result in retrain(original, pool, order, config, steps, seed=seed, **kwargs)
-            )
-            return _collect(results, on_point)
-        shared = (kwargs.get(k) for k in ("tests", "val", "train"))
-        workers = Workers(n, original, pool, *shared, kwargs.get("device", "auto"))  # not started
-    return _collect(workers._retrain(original, pool, orders, config, steps, **kwargs), on_point)
-
-
-def _collect(
-    results: Iterator[tuple[Point, nn.Module]],
-    on_point: Callable[[Point, nn.Module], None] | None,
-) -> Repeated:
-    """Hand each ``(point, model)`` to ``on_point`` in order and keep the best trained one."""
-    points: list[Point] = []
-    best: tuple[Point, nn.Module] | None = None
-    with contextlib.closing(results):  # on an error, the fits still to come are cancelled
-        for point, model in results:
-            points.append(point)
-            if on_point is not None:
-                on_point(point, model)
-            acc = point.scores["accuracy_combined"]
-            if point.step and (best is None or acc > best[0].scores["accuracy_combined"]):
-                best = (point, copy.deepcopy(model).cpu())
-    if best is None:
-        raise ConfigError("orders must name at least one seed")
-    return Repeated(points, *best)

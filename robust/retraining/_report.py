@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from robust import models
 from robust.errors import ConfigError
+from robust.retraining._budgets import CONFIGS
 from robust.retraining._curves import Curves, budget_mask, compare, summarise
-from robust.retraining._protocol import QUANTITIES
+from robust.retraining._protocol import QUANTITIES, EvalSets
+from robust.retraining._seeds import LogMetrics, Repeated
+from robust.training import TrainConfig
+
+log = logging.getLogger(__name__)
 
 STYLES: dict[str, tuple[str, str, str]] = {
     "lsa": ("LSA", "b", "-"),
@@ -292,3 +299,103 @@ def write_report(
     (directory / "summary.json").write_text(json.dumps(document, indent=2) + "\n")
     (directory / "summary.md").write_text(summary_markdown(doc, title=title, context=context))
     return directory
+
+
+def report_context(
+    *,
+    dataset: str,
+    config: str,
+    upstream: Mapping[str, str],
+    n_clean: int,
+    n_adversarial: int,
+    budgets: Sequence[int],
+    seeds: Iterable[int],
+    train: TrainConfig,
+    warm_start: bool,
+    tests: EvalSets,
+    original: Mapping[str, float],
+) -> dict[str, str]:
+    """The lines the summary starts with (name → text): dataset, configuration, upstream runs,
+    pool, budgets, seeds, training, test sets and the original model's scores.
+
+    Args:
+        upstream: role → run id, e.g. ``{"metric": …, "attack": …, "model": …}``.
+        original: the original model's :func:`~robust.retraining.evaluate_model` scores.
+    """
+    size = n_adversarial if config == "c3" else n_clean + n_adversarial
+    return {
+        "dataset": dataset,
+        "config": f"{config}: {CONFIGS[config]}",
+        "runs": ", ".join(f"{role} {run_id}" for role, run_id in upstream.items()),
+        "pool": f"{n_clean} clean + {n_adversarial} adversarial inputs; retrained on {size}",
+        "budgets": ", ".join(map(str, budgets)),
+        "seeds": ", ".join(map(str, seeds)),
+        "training": f"{train.optimizer} lr {train.lr}, {train.epochs} epochs, batch "
+        f"{train.batch_size}, warm_start={str(warm_start).lower()}",
+        "test sets": f"{len(tests.clean)} clean + {len(tests.adversarial)} adversarial",
+        "original model": ", ".join(f"{k} {v:.4f}" for k, v in original.items()),
+    }
+
+
+def write_study(
+    directory: str | Path,
+    results: Mapping[str, Repeated],
+    pool_size: int,
+    *,
+    budget: float,
+    original: Mapping[str, float],
+    costs: Mapping[str, Mapping[str, float]],
+    title: str,
+    figure: str,
+    dataset: str,
+    classes: Sequence[str],
+    context: Mapping[str, Any] | None = None,
+    log_metrics: LogMetrics | None = None,
+) -> dict[str, Any]:
+    """Summarise a retrain study and write everything it logs as artifacts into ``directory``.
+
+    Logs (through ``log_metrics``) ``<metric>/accuracy_combined_mean`` at each number of
+    inputs, then :func:`flat_metrics`; warns when there is no headline and logs each verdict
+    line. Writes :func:`write_report`'s files and ``best/<metric>/`` (each best model,
+    safetensors + spec) with ``best/best.json`` (each best point), so that logging the
+    directory as the run's artifact root gives the stage's artifact paths.
+
+    Args:
+        directory: created if missing.
+        results: metric → its retraining (:func:`~robust.retraining.retrain_metrics`).
+        pool_size: the number of inputs the budgets divide.
+        budget: the headline compares metrics with random at budgets ≤ this pool fraction.
+        original: the original model's scores (the summary's ``original``).
+        costs: metric → at least ``time_s`` and ``energy_kwh`` of its fits (e.g.
+            ``StageRun.phases``), added to its summary.
+        title, figure, context: as :func:`write_report`.
+        dataset, classes: recorded with each best model.
+        log_metrics: called like ``StageRun.log_metrics(metrics, step)``; None logs nothing.
+
+    Returns:
+        The summary document (:func:`summary_document` plus ``original`` and
+        ``best_models``), as written to ``summary.json``.
+    """
+    directory = Path(directory)
+    curves = {m: Curves.from_points(r.points) for m, r in results.items()}
+    if log_metrics is not None:
+        for m, c in curves.items():
+            for k, v in zip(c.n_inputs.tolist(), c.mean(), strict=True):
+                log_metrics({f"{m}/accuracy_combined_mean": v}, k)
+    doc = summary_document(curves, pool_size, budget=budget)
+    for m, summary in doc["metrics"].items():
+        summary |= {k: costs[m][k] for k in ("time_s", "energy_kwh")}
+    doc["original"] = dict(original)
+    doc["best_models"] = {m: r.best.row() for m, r in results.items()}
+    if log_metrics is not None:
+        log_metrics(flat_metrics(doc), None)
+    if doc["headline_note"]:
+        log.warning(doc["headline_note"])
+    for h in doc["headline"].values():
+        log.info(h["line"])
+    write_report(directory, curves, doc, title=title, figure=figure, context=context)
+    for m, r in results.items():
+        models.save(r.best_model, directory / "best" / m, dataset=dataset, classes=classes)
+    best = json.dumps(doc["best_models"], indent=2, sort_keys=True)  # as StageRun.log_dict
+    (directory / "best" / "best.json").write_text(best)
+    return doc

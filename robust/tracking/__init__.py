@@ -1,28 +1,24 @@
-"""Tracking: the stage run (MLflow, timing, resources, energy, reuse) and run look-ups.
+"""Tracking: the stage run (MLflow, timing, resources, energy, reuse), lineage (upstream runs
+fetched once) and the store.
 
-This is one of the two places that import mlflow (with ``robust.results``).
+This is one of the two places that import mlflow (with ``robust.results``), and only lazily:
+importing it loads no mlflow.
 """
 
-from robust.tracking.stage import StageRun, fail_adopted_run, one_line, stage
-from robust.tracking.store import (
-    DEFAULT_TRACKING_URI,
-    download_artifacts,
-    find_runs,
-    get_run,
-    latest_run,
-    params_of,
-    tracking_uri,
-)
+from robust.tracking.lineage import MODEL_STAGES, Lineage, fetch, param, params_of
+from robust.tracking.stage import StageRun, close, fail_adopted_run, one_line, stage
+from robust.tracking.store import DEFAULT_TRACKING_URI, tracking_uri
 
 __all__ = [
     "DEFAULT_TRACKING_URI",
+    "MODEL_STAGES",
+    "Lineage",
     "StageRun",
-    "download_artifacts",
+    "close",
     "fail_adopted_run",
-    "find_runs",
-    "get_run",
-    "latest_run",
+    "fetch",
     "one_line",
+    "param",
     "params_of",
     "stage",
     "tracking_uri",

@@ -90,6 +90,10 @@ def cache_key(stage: str, params: Mapping[str, Any], upstream: Mapping[str, str]
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+NEAR_MATCHES = 10
+"""Newest runs of the stage compared with the key's parameters to log why they differ."""
+
+
 def find_reusable(
     client,
     experiment_id: str,
@@ -98,17 +102,21 @@ def find_reusable(
     params: Mapping[str, Any],
     upstream: Mapping[str, str],
 ) -> str | None:
-    """The newest FINISHED run with ``key``; logs why each near-match was rejected."""
-    runs = client.search_runs(
-        [experiment_id],
-        f"tags.`robust.stage` = '{stage}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=50,
-    )
-    ours = canonical_params(params)
-    for run in runs:
-        tags = run.data.tags
-        if tags.get(KEY_TAG) == key:
+    """The newest FINISHED run tagged with ``key`` in the experiment, however old.
+
+    One search on the key's tag (indexed by the store), paged without a cap; only when it finds
+    no FINISHED run are the newest few runs of the stage compared, to log why each near-match
+    was rejected.
+    """
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            f"tags.`{KEY_TAG}` = '{key}'",
+            order_by=["attributes.start_time DESC"],
+            page_token=token,
+        )
+        for run in page:
             if run.info.status == "FINISHED":
                 return run.info.run_id
             log.info(
@@ -116,8 +124,18 @@ def find_reusable(
                 run.info.run_id,
                 run.info.status,
             )
-            continue
-        if KEY_TAG not in tags:
+        token = page.token
+        if not token:
+            break
+    ours = canonical_params(params)
+    recent = client.search_runs(
+        [experiment_id],
+        f"tags.`robust.stage` = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=NEAR_MATCHES,
+    )
+    for run in recent:
+        if KEY_TAG not in run.data.tags:
             continue  # a pointer run (reuse) or a run that failed before it was keyed
         reasons = _differences(run, ours, upstream)
         if reasons and len(reasons) <= 3:

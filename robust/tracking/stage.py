@@ -24,6 +24,7 @@ from typing import Any
 
 from robust.tracking import cache, store
 from robust.tracking.energy import EnergyMeter
+from robust.tracking.lineage import MODEL_ARTIFACT
 from robust.tracking.resources import ResourceMonitor, Usage
 
 log = logging.getLogger("robust")
@@ -76,6 +77,11 @@ class StageRun:
         pending, self._pending = self._pending, []
         for i in range(0, len(pending), _BATCH):
             self._client.log_batch(self.run_id, metrics=pending[i : i + _BATCH], synchronous=True)
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Buffer one epoch of a fit's history, ``train_loss`` → ``train/loss`` (step = epoch);
+        fits an ``on_epoch`` callback of :func:`robust.training.fit`."""
+        self.log_metrics({k.replace("_", "/", 1): v for k, v in metrics.items()}, step=epoch)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log extra parameters (canonical strings)."""
@@ -151,11 +157,13 @@ class StageRun:
         save_file({k: torch.as_tensor(v).contiguous().cpu() for k, v in tensors.items()}, path)
         self.log_artifact(path, _parent(artifact_path))
 
-    def log_model(self, model, *, dataset: str, classes, input_example) -> None:
+    def log_model(self, model, dataset) -> None:
         """Log ``model/`` (safetensors + spec, what robust loads) and an MLflow PyTorch model.
 
-        The MLflow model (``mlflow_model``, torch.export "pt2" format, no pickle) exists so
-        ``mlflow models predict`` and the MLflow UI work; robust itself loads ``model/``.
+        ``dataset`` (a :class:`robust.data.Dataset`) gives the model's dataset name, its class
+        names and an input example (four test inputs). The MLflow model (``mlflow_model``,
+        torch.export "pt2" format, no pickle) exists so ``mlflow models predict`` and the MLflow
+        UI work; robust itself loads ``model/``.
         """
         import mlflow
         import numpy as np
@@ -163,9 +171,10 @@ class StageRun:
 
         from robust.models import save
 
-        directory = save(model, self.outdir / "model", dataset=dataset, classes=classes)
-        self.log_artifacts(directory, "model")
-        example = np.asarray(input_example, dtype=np.float32)
+        directory = self.outdir / "model"
+        save(model, directory, dataset=dataset.name, classes=dataset.classes)
+        self.log_artifacts(directory, MODEL_ARTIFACT)
+        example = np.asarray(dataset.test.x[:4].numpy(), dtype=np.float32)
         cpu_model = copy.deepcopy(model).cpu().eval()  # never move the caller's model
         with _quiet_loggers("mlflow", "torch"):
             # explicit requirements: MLflow's inference re-imports the model in a
@@ -399,3 +408,16 @@ def fail_adopted_run(message: str) -> None:
     c = store.client()
     c.set_tag(run_id, "robust.error", message)
     c.set_terminated(run_id, "FAILED")
+
+
+def close() -> None:
+    """End any MLflow run still active in this process (before a pipeline's process exits
+    without interpreter teardown); a no-op when mlflow was never imported."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()

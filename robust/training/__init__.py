@@ -7,7 +7,9 @@ from robust.training.adversarial import (
     adversarial_fit,
     dgn_attack,
     fgsm_attack,
+    online_attack,
     pgd_attack,
+    static_pairs,
 )
 from robust.training.defaults import TrainConfig, defaults_for
 from robust.training.fit import fit
@@ -24,5 +26,7 @@ __all__ = [
     "dgn_attack",
     "fgsm_attack",
     "fit",
+    "online_attack",
     "pgd_attack",
+    "static_pairs",
 ]

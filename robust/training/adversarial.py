@@ -25,10 +25,11 @@ attack is not even called).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import TYPE_CHECKING, Protocol
@@ -36,16 +37,10 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from robust import attacks
-from robust.attacks import dgn
-from robust.attacks._norms import check_norm
+from robust.attacks import AttackSpec, dgn
 from robust.errors import ConfigError, DataError
-from robust.training.defaults import TrainConfig
-from robust.training.fit import _check_split, end_epoch
-from robust.training.optimizers import build_optimizer
-from robust.utils import resolve_device
+from robust.training.fit import _Loop, end_epoch
 
 if TYPE_CHECKING:
     from robust.data import Split
@@ -73,11 +68,11 @@ def adversarial_fit(
     x_adv: Tensor | None = None,
     attack: OnlineAttack | None = None,
     every: str = "batch",
-    alpha: float = 0.5,
     epochs: int,
     lr: float,
     batch_size: int,
     optimizer: str = "rmsprop",
+    alpha: float = 0.5,
     seed: int = 0,
     device: str | torch.device = "auto",
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
@@ -94,9 +89,9 @@ def adversarial_fit(
         val: optional validation split (clean), scored after every epoch with dropout off.
         x_adv: static adversarial inputs, (N, C, H, W) like ``train.x``: ``x_adv[i]`` is the
             counterpart of ``train.x[i]`` and is batched with it (seed 004).
-        attack: online attack ``attack(model, x, y) -> x_adv`` (:func:`fgsm_attack`,
-            :func:`pgd_attack`, :func:`dgn_attack` or your own), called against the model
-            being trained.
+        attack: online attack ``attack(model, x, y) -> x_adv`` (:func:`online_attack` of an
+            :class:`~robust.attacks.AttackSpec`, :func:`fgsm_attack`, :func:`pgd_attack`,
+            :func:`dgn_attack` or your own), called against the model being trained.
         every: online only: ``batch`` calls ``attack`` on each batch just before its step;
             ``epoch`` calls it on the whole training set at the start of each epoch.
         alpha: weight α of the clean term, in [0, 1]; 1 is clean training (``attack`` is
@@ -121,51 +116,15 @@ def adversarial_fit(
         >>> history = adversarial_fit(model, ds.train, ds.val, attack=attack, epochs=30,
         ...                           lr=1e-3, batch_size=32, optimizer="adam")
     """
-    # Check every argument before doing any work.
-    TrainConfig(optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size)
-    if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, but got {seed=}")
-    if (
-        not isinstance(alpha, Real)
-        or isinstance(alpha, bool)
-        or not math.isfinite(alpha)
-        or not 0 <= alpha <= 1
-    ):
-        raise ConfigError(f"alpha must be a number in [0, 1], but got {alpha=}")
-    if every not in EVERY:
-        raise ConfigError(f"every must be one of {', '.join(EVERY)}, but got {every=}")
-    num_classes = getattr(model, "spec", {}).get("num_classes")
-    _check_split("train", train, num_classes)
-    if val is not None:
-        _check_split("val", val, num_classes)
-    _check_source(train, x_adv, attack, every)
-    target = resolve_device(device)
-
-    # Move the model and the data to the device once; batches index these tensors.
-    model.to(target)
-    x_train, y_train = train.x.to(target), train.y.to(target, torch.long)
-    if val is not None:
-        x_val, y_val = val.x.to(target), val.y.to(target, torch.long)
+    # Check every argument (fit's, then the mix's), then move everything to the device once.
+    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}
+    check = functools.partial(_check_mix, train, x_adv, attack, every, alpha)
+    loop = _Loop.start(model, train, val, seed=seed, device=device, check=check, **config)
+    target, x_train, y_train, n_train = loop.device, loop.x, loop.y, len(loop.y)
     adv_train = x_adv.to(target, x_train.dtype) if x_adv is not None else None
-    n_train = len(y_train)
-    n_batches = math.ceil(n_train / batch_size)
-    opt = build_optimizer(optimizer, model.parameters(), lr)
     mixed = alpha < 1  # α = 1 is clean training: no adversarial input is made or used
     online = attack is not None and mixed
-
-    # Seed the shuffling with a local generator and dropout with a forked global RNG.
-    shuffle_rng = torch.Generator().manual_seed(int(seed))
-    rng_devices = []
-    if target.type == "cuda":
-        rng_devices = [torch.cuda.current_device() if target.index is None else target.index]
     history: list[dict[str, float]] = []
-    was_training = model.training
-    bar = tqdm(
-        total=epochs * n_batches,
-        unit="batch",
-        file=sys.stderr,
-        disable=not progress or not sys.stderr.isatty(),
-    )
 
     def run_attack(x: Tensor, y: Tensor) -> Tensor:
         """The online attack on (x, y), checked and detached, its time added to the epoch's."""
@@ -183,78 +142,75 @@ def adversarial_fit(
         attack_s += time.perf_counter() - t0
         return out
 
-    try:
-        with torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
-            torch.manual_seed(int(seed))
-            for epoch in range(1, epochs + 1):
-                # Regenerate the epoch's adversarial inputs against the current model.
-                attack_s = 0.0
-                bar.set_description(f"epoch {epoch}/{epochs}")
-                if online and every == "epoch":
-                    adv_train = run_attack(x_train, y_train)
+    with loop.running(model, progress=progress) as bar:
+        for epoch in range(1, epochs + 1):
+            # Regenerate the epoch's adversarial inputs against the current model.
+            attack_s = 0.0
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            if online and every == "epoch":
+                adv_train = run_attack(x_train, y_train)
 
-                # Train one epoch over a fresh permutation, accumulating metrics on the device.
-                model.train()
-                order = torch.randperm(n_train, generator=shuffle_rng).to(target)
-                loss_sum = torch.zeros((), device=target)
-                n_correct = torch.zeros((), dtype=torch.long, device=target)
-                clean_sum = torch.zeros((), device=target)
-                adv_sum = torch.zeros((), device=target)
-                n_adv_correct = torch.zeros((), dtype=torch.long, device=target)
-                for idx in order.split(batch_size):
-                    xb, yb = x_train[idx], y_train[idx]
-                    if mixed:  # the pair of each clean input, made before the clean pass
-                        xb_adv = (
-                            run_attack(xb, yb) if online and every == "batch" else adv_train[idx]
-                        )
-                    if alpha > 0:
+            # Train one epoch over a fresh permutation, accumulating metrics on the device.
+            model.train()
+            loss_sum = torch.zeros((), device=target)
+            n_correct = torch.zeros((), dtype=torch.long, device=target)
+            clean_sum = torch.zeros((), device=target)
+            adv_sum = torch.zeros((), device=target)
+            n_adv_correct = torch.zeros((), dtype=torch.long, device=target)
+            for idx in loop.batches():
+                xb, yb = x_train[idx], y_train[idx]
+                if mixed:  # the pair of each clean input, made before the clean pass
+                    xb_adv = run_attack(xb, yb) if online and every == "batch" else adv_train[idx]
+                if alpha > 0:
+                    logits = model(xb)
+                    clean_loss = F.cross_entropy(logits, yb)
+                else:  # the clean term has no weight: forward only for the metrics
+                    with torch.no_grad():
                         logits = model(xb)
                         clean_loss = F.cross_entropy(logits, yb)
-                    else:  # the clean term has no weight: forward only for the metrics
-                        with torch.no_grad():
-                            logits = model(xb)
-                            clean_loss = F.cross_entropy(logits, yb)
-                    if mixed:
-                        logits_adv = model(xb_adv)
-                        adv_loss = F.cross_entropy(logits_adv, yb)
-                        loss = (
-                            adv_loss if alpha == 0 else alpha * clean_loss + (1 - alpha) * adv_loss
-                        )
-                    else:
-                        loss = clean_loss
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    loss_sum += loss.detach() * len(idx)
-                    n_correct += (logits.detach().argmax(1) == yb).sum()
-                    if mixed:
-                        clean_sum += clean_loss.detach() * len(idx)
-                        adv_sum += adv_loss.detach() * len(idx)
-                        n_adv_correct += (logits_adv.detach().argmax(1) == yb).sum()
-                    bar.update()
-                metrics = {
-                    "train_loss": loss_sum.item() / n_train,
-                    "train_accuracy": n_correct.item() / n_train,
-                }
                 if mixed:
-                    metrics["train_clean_loss"] = clean_sum.item() / n_train
-                    metrics["train_adversarial_loss"] = adv_sum.item() / n_train
-                    metrics["train_adversarial_accuracy"] = n_adv_correct.item() / n_train
-                if online:
-                    metrics["train_attack_s"] = attack_s
+                    logits_adv = model(xb_adv)
+                    adv_loss = F.cross_entropy(logits_adv, yb)
+                    loss = adv_loss if alpha == 0 else alpha * clean_loss + (1 - alpha) * adv_loss
+                else:
+                    loss = clean_loss
+                loop.step(loss)
+                loss_sum += loss.detach() * len(idx)
+                n_correct += (logits.detach().argmax(1) == yb).sum()
+                if mixed:
+                    clean_sum += clean_loss.detach() * len(idx)
+                    adv_sum += adv_loss.detach() * len(idx)
+                    n_adv_correct += (logits_adv.detach().argmax(1) == yb).sum()
+                bar.update()
+            metrics = {
+                "train_loss": loss_sum.item() / n_train,
+                "train_accuracy": n_correct.item() / n_train,
+            }
+            if mixed:
+                metrics["train_clean_loss"] = clean_sum.item() / n_train
+                metrics["train_adversarial_loss"] = adv_sum.item() / n_train
+                metrics["train_adversarial_accuracy"] = n_adv_correct.item() / n_train
+            if online:
+                metrics["train_attack_s"] = attack_s
 
-                val_xy = None if val is None else (x_val, y_val)
-                end_epoch(model, val_xy, epoch, metrics, history, bar, on_epoch)
-    finally:
-        bar.close()
-        model.train(was_training)
+            end_epoch(model, loop.val, epoch, metrics, history, bar, on_epoch)
     return history
 
 
-def _check_source(
-    train: Split, x_adv: Tensor | None, attack: OnlineAttack | None, every: str
+def _check_mix(
+    train: Split, x_adv: Tensor | None, attack: OnlineAttack | None, every: str, alpha: float
 ) -> None:
-    """Raise a ConfigError unless exactly one adversarial source is given, and fits."""
+    """Raise a ConfigError unless α is a weight, ``every`` a choice, and exactly one adversarial
+    source is given, and fits."""
+    if (
+        not isinstance(alpha, Real)
+        or isinstance(alpha, bool)
+        or not math.isfinite(alpha)
+        or not 0 <= alpha <= 1
+    ):
+        raise ConfigError(f"alpha must be a number in [0, 1], but got {alpha=}")
+    if every not in EVERY:
+        raise ConfigError(f"every must be one of {', '.join(EVERY)}, but got {every=}")
     if (x_adv is None) == (attack is None):
         given = "both" if x_adv is not None else "neither"
         raise ConfigError(
@@ -288,6 +244,36 @@ def _check_source(
 # ---- online attacks -------------------------------------------------------------------------
 
 
+def online_attack(spec: AttackSpec, *, batch_size: int | None = None) -> OnlineAttack:
+    """An online attack that crafts ``spec`` against the model being trained.
+
+    The k-th call (k from 0) crafts ``dataclasses.replace(spec, seed=f(spec.seed, k))``, so
+    each batch gets its own random start and a rerun repeats exactly.
+
+    Args:
+        spec: a gradient attack (``fgsm``, ``pgd`` or ``bim``); online DGN is
+            :func:`dgn_attack`, which also trains the generators.
+        batch_size: inputs per attack pass; None picks one for the device.
+
+    Returns:
+        ``attack(model, x, y) -> x_adv`` for :func:`adversarial_fit`; ``attack.calls`` counts
+        its calls and ``attack.spec`` is ``spec``.
+
+    Raises:
+        ConfigError: ``spec`` is not an AttackSpec of fgsm, pgd or bim.
+
+    Example:
+        >>> attack = online_attack(AttackSpec("pgd", 0.3, steps=10))
+    """
+    if not isinstance(spec, AttackSpec) or spec.method == "dgn":
+        got = f"method={spec.method!r}" if isinstance(spec, AttackSpec) else type(spec).__name__
+        raise ConfigError(
+            f"spec must be an AttackSpec of fgsm, pgd or bim (online DGN is dgn_attack), but "
+            f"got {got}"
+        )
+    return _Online(spec, batch_size)
+
+
 def fgsm_attack(eps: float, norm: str = "inf", *, batch_size: int | None = None) -> OnlineAttack:
     """Online FGSM (Goodfellow et al.'s adversarial training): one gradient step of size ε.
 
@@ -297,14 +283,12 @@ def fgsm_attack(eps: float, norm: str = "inf", *, batch_size: int | None = None)
         batch_size: inputs per attack pass; None picks one for the device.
 
     Returns:
-        ``attack(model, x, y) -> x_adv`` for :func:`adversarial_fit`; ``attack.calls`` counts
-        its calls.
+        :func:`online_attack` of ``AttackSpec("fgsm", eps, norm)``.
 
     Example:
         >>> adversarial_fit(model, ds.train, attack=fgsm_attack(0.3), every="batch", ...)
     """
-    _check_eps(eps)
-    return _FGSM(float(eps), check_norm(norm), batch_size)
+    return online_attack(AttackSpec("fgsm", _as_float(eps), norm), batch_size=batch_size)
 
 
 def pgd_attack(
@@ -333,22 +317,16 @@ def pgd_attack(
         batch_size: inputs per attack pass; None picks one for the device.
 
     Returns:
-        ``attack(model, x, y) -> x_adv`` for :func:`adversarial_fit`; ``attack.calls`` counts
-        its calls.
+        :func:`online_attack` of the matching ``AttackSpec("pgd", ...)``.
 
     Example:
         >>> attack = pgd_attack(eps=0.3, steps=10, seed=0)
     """
-    _check_eps(eps)
-    _check_count("steps", steps)
-    if step_size is not None and (
-        isinstance(step_size, bool) or not isinstance(step_size, Real) or not step_size > 0
-    ):
-        raise ConfigError(f"step_size must be a number above 0, but got {step_size=}")
-    _check_seed(seed)
-    return _PGD(
-        float(eps), int(steps), step_size, check_norm(norm), random_start, int(seed), batch_size
-    )
+    spec = AttackSpec(
+        "pgd", _as_float(eps), norm, steps=steps, step_size=step_size,
+        random_start=random_start, seed=seed,
+    )  # fmt: skip
+    return online_attack(spec, batch_size=batch_size)
 
 
 def dgn_attack(
@@ -402,9 +380,9 @@ def dgn_attack(
     return _DGN(generators, epochs, route, int(seed), on_train)
 
 
-def _check_eps(eps: float) -> None:
-    if isinstance(eps, bool) or not isinstance(eps, Real) or not 0 <= eps < math.inf:
-        raise ConfigError(f"eps must be a finite number of at least 0, but got {eps=}")
+def _as_float(eps: float) -> float:
+    """``eps`` as a float when it is a real number (the spec rejects anything else)."""
+    return float(eps) if isinstance(eps, Real) and not isinstance(eps, bool) else eps
 
 
 def _check_count(name: str, value: int) -> None:
@@ -423,45 +401,16 @@ def _call_seed(seed: int, call: int) -> int:
 
 
 @dataclass
-class _FGSM:
-    eps: float
-    norm: str
+class _Online:
+    spec: AttackSpec
     batch_size: int | None
     calls: int = 0
     epoch_only = False
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        spec = dataclasses.replace(self.spec, seed=_call_seed(int(self.spec.seed), self.calls))
         self.calls += 1
-        return attacks.fgsm(model, x, y, self.eps, self.norm, batch_size=self.batch_size)
-
-
-@dataclass
-class _PGD:
-    eps: float
-    steps: int
-    step_size: float | None
-    norm: str
-    random_start: bool
-    seed: int
-    batch_size: int | None
-    calls: int = 0
-    epoch_only = False
-
-    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        seed = _call_seed(self.seed, self.calls)
-        self.calls += 1
-        return attacks.pgd(
-            model,
-            x,
-            y,
-            self.eps,
-            self.steps,
-            self.step_size,
-            self.norm,
-            random_start=self.random_start,
-            seed=seed,
-            batch_size=self.batch_size,
-        )
+        return spec.craft(model, x, y, batch_size=self.batch_size)
 
 
 _DGN_OPTIONS = ("k", "rule", "measure", "star", "threshold", "spectrum_inputs")
@@ -499,4 +448,35 @@ class _DGN:
             **{k: spec[k] for k in _DGN_OPTIONS if k in spec},
             **spec.get("weights", {}),
         )
-        return self.generators.generate(x, y, model=model, route=self.route)
+        generate = AttackSpec(
+            "dgn", self.generators.eps, generators=self.generators, route=self.route
+        )
+        return generate.craft(model, x, y)
+
+
+def static_pairs(train: Split, adversarial: Mapping[str, Tensor]) -> tuple[Split, Tensor]:
+    """The clean training inputs an adversarial set was crafted from, paired with it (seed 004).
+
+    Args:
+        train: the clean train split the set was crafted on.
+        adversarial: ``x`` (M, C, H, W) and ``y`` (M,) adversarial inputs and labels and
+            ``index`` (M,) their positions in ``train`` (an attack run's
+            ``adversarial/train.safetensors``).
+
+    Returns:
+        ``(pairs, x_adv)``: ``pairs`` holds ``train.x[index]`` and ``train.y[index]``, for
+        :func:`adversarial_fit`'s ``train`` and ``x_adv``.
+
+    Raises:
+        DataError: the labels differ from the split's at their index (crafted on other data).
+    """
+    from robust.data import Split
+
+    index = adversarial["index"]
+    pairs = Split(x=train.x[index], y=train.y[index])
+    if not (adversarial["y"] == pairs.y).all():
+        raise DataError(
+            "the adversarial train labels must match the train split's at their index, but "
+            "they differ: it attacked other data"
+        )
+    return pairs, adversarial["x"]

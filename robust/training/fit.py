@@ -10,9 +10,11 @@ add nondeterminism on CUDA).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from numbers import Integral
 from typing import TYPE_CHECKING
 
@@ -66,6 +68,96 @@ def _loss_and_accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, f
     return loss_sum.item() / len(y), n_correct.item() / len(y)
 
 
+@dataclass
+class _Loop:
+    """The set-up a training loop shares with the others (:func:`fit`, adversarial training):
+    the model and data on the device, the optimizer, the seeded shuffling."""
+
+    device: torch.device
+    x: Tensor
+    y: Tensor
+    val: tuple[Tensor, Tensor] | None
+    opt: torch.optim.Optimizer
+    epochs: int
+    batch_size: int
+    seed: int
+    shuffle_rng: torch.Generator
+
+    @classmethod
+    def start(
+        cls,
+        model: nn.Module,
+        train: Split,
+        val: Split | None,
+        *,
+        epochs: int,
+        lr: float,
+        batch_size: int,
+        optimizer: str,
+        seed: int,
+        device: str | torch.device,
+        check: Callable[[], None] | None = None,
+    ) -> _Loop:
+        """Check the arguments every loop takes, then the loop's own (``check()``); then move
+        the model and the data to ``device`` once (batches index these tensors) and build the
+        optimizer and the shuffling generator.
+
+        Raises:
+            ConfigError, DataError: an argument out of range, malformed splits.
+        """
+        TrainConfig(optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size)
+        if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, but got {seed=}")
+        num_classes = getattr(model, "spec", {}).get("num_classes")
+        _check_split("train", train, num_classes)
+        if val is not None:
+            _check_split("val", val, num_classes)
+        if check is not None:
+            check()
+        target = resolve_device(device)
+        model.to(target)
+        x, y = train.x.to(target), train.y.to(target, torch.long)
+        val_xy = None if val is None else (val.x.to(target), val.y.to(target, torch.long))
+        opt = build_optimizer(optimizer, model.parameters(), lr)
+        # Seed the shuffling with a local generator (dropout: a forked global RNG, in running).
+        shuffle_rng = torch.Generator().manual_seed(int(seed))
+        return cls(target, x, y, val_xy, opt, epochs, batch_size, int(seed), shuffle_rng)
+
+    def step(self, loss: Tensor) -> None:
+        """One optimizer step down ``loss`` (the gradients cleared first)."""
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+
+    def batches(self) -> tuple[Tensor, ...]:
+        """One epoch's batches of indices into ``x``: a fresh seeded permutation, split."""
+        order = torch.randperm(len(self.y), generator=self.shuffle_rng).to(self.device)
+        return order.split(self.batch_size)
+
+    @contextlib.contextmanager
+    def running(self, model: nn.Module, *, progress: bool) -> Iterator[tqdm]:
+        """Train inside: the global RNG forked and seeded (dropout), grad on, a tqdm bar over
+        every batch; afterwards the bar closes and the model's train/eval mode is restored."""
+        rng_devices = []
+        if self.device.type == "cuda":
+            index = self.device.index
+            rng_devices = [torch.cuda.current_device() if index is None else index]
+        was_training = model.training
+        bar = tqdm(
+            total=self.epochs * math.ceil(len(self.y) / self.batch_size),
+            unit="batch",
+            file=sys.stderr,
+            disable=not progress or not sys.stderr.isatty(),
+        )
+        try:
+            with torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
+                torch.manual_seed(self.seed)
+                yield bar
+        finally:
+            bar.close()
+            model.train(was_training)
+
+
 def fit(
     model: nn.Module,
     train: Split,
@@ -114,68 +206,32 @@ def fit(
         >>> history[-1]["val_accuracy"]
         0.97...
     """
-    # Check every argument before doing any work.
-    TrainConfig(optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size)
-    if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"seed must be a non-negative integer, but got {seed=}")
-    num_classes = getattr(model, "spec", {}).get("num_classes")
-    _check_split("train", train, num_classes)
-    if val is not None:
-        _check_split("val", val, num_classes)
-    target = resolve_device(device)
+    # Check every argument, then move everything to the device once.
+    config = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "optimizer": optimizer}
+    loop = _Loop.start(model, train, val, seed=seed, device=device, **config)
+    target, n_train = loop.device, len(loop.y)
 
-    # Move the model and the data to the device once; batches index these tensors.
-    model.to(target)
-    x_train, y_train = train.x.to(target), train.y.to(target, torch.long)
-    if val is not None:
-        x_val, y_val = val.x.to(target), val.y.to(target, torch.long)
-    n_train = len(y_train)
-    n_batches = math.ceil(n_train / batch_size)
-    opt = build_optimizer(optimizer, model.parameters(), lr)
-
-    # Seed the shuffling with a local generator and dropout with a forked global RNG.
-    shuffle_rng = torch.Generator().manual_seed(int(seed))
-    rng_devices = []
-    if target.type == "cuda":
-        rng_devices = [torch.cuda.current_device() if target.index is None else target.index]
     history: list[dict[str, float]] = []
-    was_training = model.training
-    bar = tqdm(
-        total=epochs * n_batches,
-        unit="batch",
-        file=sys.stderr,
-        disable=not progress or not sys.stderr.isatty(),
-    )
-    try:
-        with torch.random.fork_rng(devices=rng_devices), torch.enable_grad():
-            torch.manual_seed(int(seed))
-            for epoch in range(1, epochs + 1):
-                # Train one epoch over a fresh permutation, accumulating metrics on the device.
-                model.train()
-                bar.set_description(f"epoch {epoch}/{epochs}")
-                order = torch.randperm(n_train, generator=shuffle_rng).to(target)
-                loss_sum = torch.zeros((), device=target)
-                n_correct = torch.zeros((), dtype=torch.long, device=target)
-                for idx in order.split(batch_size):
-                    xb, yb = x_train[idx], y_train[idx]
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits, yb)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    loss_sum += loss.detach() * len(idx)
-                    n_correct += (logits.detach().argmax(1) == yb).sum()
-                    bar.update()
-                metrics = {
-                    "train_loss": loss_sum.item() / n_train,
-                    "train_accuracy": n_correct.item() / n_train,
-                }
-
-                val_xy = None if val is None else (x_val, y_val)
-                end_epoch(model, val_xy, epoch, metrics, history, bar, on_epoch)
-    finally:
-        bar.close()
-        model.train(was_training)
+    with loop.running(model, progress=progress) as bar:
+        for epoch in range(1, epochs + 1):
+            # Train one epoch over a fresh permutation, accumulating metrics on the device.
+            model.train()
+            bar.set_description(f"epoch {epoch}/{epochs}")
+            loss_sum = torch.zeros((), device=target)
+            n_correct = torch.zeros((), dtype=torch.long, device=target)
+            for idx in loop.batches():
+                xb, yb = loop.x[idx], loop.y[idx]
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb)
+                loop.step(loss)
+                loss_sum += loss.detach() * len(idx)
+                n_correct += (logits.detach().argmax(1) == yb).sum()
+                bar.update()
+            metrics = {
+                "train_loss": loss_sum.item() / n_train,
+                "train_accuracy": n_correct.item() / n_train,
+            }
+            end_epoch(model, loop.val, epoch, metrics, history, bar, on_epoch)
     return history
 
 

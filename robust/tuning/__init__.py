@@ -1,5 +1,7 @@
 """Tuning the loss weights of the DGN generators with Optuna (issue 7): search spaces, the two
-objectives, the shared study and a small per-trial MLflow logger.
+objectives, the shared study, and the interface each trial logs through (:class:`TrialLog`,
+opened by a :data:`TrialLogFactory`; the MLflow one is ``robust.tracking.trials``). No MLflow
+here.
 
 Example:
     >>> study = tuning.open_study("sqlite:///mlruns/optuna.db", "digits-nce-multi", "multi")
@@ -17,14 +19,17 @@ from robust.tuning._study import (
     pick,
     storage_of,
 )
-from robust.tuning._trial_log import TrialLog
+from robust.tuning._trial_log import TRIAL_STATES, NoTrialLog, TrialLog, TrialLogFactory
 
 __all__ = [
     "DEFAULT_STORAGE",
     "OBJECTIVES",
+    "TRIAL_STATES",
+    "NoTrialLog",
     "Range",
     "Scores",
     "TrialLog",
+    "TrialLogFactory",
     "front",
     "open_study",
     "optimize",

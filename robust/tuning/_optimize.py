@@ -10,7 +10,7 @@ from typing import Any
 from robust.tuning._objective import Scores, train_scored
 from robust.tuning._space import search_space, suggest
 from robust.tuning._study import front, pick
-from robust.tuning._trial_log import TrialLog
+from robust.tuning._trial_log import NoTrialLog, TrialLogFactory
 
 log = logging.getLogger("robust")
 _OVER_BUDGET = "robust.over_budget"
@@ -28,13 +28,19 @@ def optimize(
     total_trials: int | None,
     settings: dict[str, Any],
     tune_lr: bool = False,
+    trial_log: TrialLogFactory = NoTrialLog,
 ) -> None:
-    """Run up to ``n_trials`` trials of ``study``, each logged as a nested run under ``run``.
+    """Run up to ``n_trials`` trials of ``study``, each with its own log under ``run``.
 
-    ``settings``: ``eps``, ``dgn_epochs``, ``dgn_lr``, ``dgn_batch_size``, ``seed``,
-    ``perturbation_weight``, ``prune_every``, ``study``. With ``total_trials`` every process
-    stops once the study holds that many trials; a trial that another process's start pushed
-    past the cap is pruned at once, untrained, and tagged ``robust.over_budget``.
+    ``run``: the tune run (anything with ``run_id``). ``settings``: ``eps``, ``dgn_epochs``,
+    ``dgn_lr``, ``dgn_batch_size``, ``seed``, ``perturbation_weight``, ``prune_every``,
+    ``study``. With ``total_trials`` every process stops once the study holds that many
+    trials; a trial that another process's start pushed past the cap is pruned at once,
+    untrained, and tagged ``robust.over_budget``. ``trial_log`` opens each trial's log as
+    ``trial_log(run.run_id, number, study, params)`` (e.g.
+    ``robust.tracking.trials.start_trial``, a nested MLflow run); it receives the searched
+    params, then ``val/success_rate``, ``val/l2_mean`` and, weighted, ``objective`` once per
+    scored step; the default logs nothing.
     """
     import optuna
 
@@ -46,20 +52,24 @@ def optimize(
     def score(s: Scores) -> float:
         return s.success_rate - w * s.l2_mean
 
+    def step_metrics(s: Scores) -> dict[str, float]:
+        out = {"val/success_rate": s.success_rate, "val/l2_mean": s.l2_mean}
+        return out | ({"objective": score(s)} if weighted else {})
+
     def trial_fn(trial: optuna.Trial) -> Any:
         if total_trials is not None and trial.number >= total_trials:
             trial.set_user_attr(_OVER_BUDGET, True)
             trial.study.stop()
             raise optuna.TrialPruned("the study already holds total_trials trials")
         values = suggest(trial, space)
-        tlog = TrialLog(run.run_id, trial.number, settings["study"])
-        trial.set_user_attr("mlflow_run_id", tlog.run_id)
-        tlog.params(values | {"trial": trial.number})
-        state = "FAIL"
+        params = values | {"trial": trial.number}
+        tlog = trial_log(run.run_id, trial.number, settings["study"], params)
+        if tlog.run_id is not None:
+            trial.set_user_attr("mlflow_run_id", tlog.run_id)
+        state, last = "FAIL", None
 
         def report(epoch: int, s: Scores) -> None:
-            tlog.metrics({"val/success_rate": s.success_rate, "val/l2_mean": s.l2_mean}, epoch)
-            tlog.metrics({"objective": score(s)}, epoch)
+            tlog.metrics(step_metrics(s), epoch)
             trial.report(score(s), epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch}")
@@ -75,19 +85,16 @@ def optimize(
                 every=settings["prune_every"] if weighted else None,
                 report=report if weighted else None,
             )  # fmt: skip
-            step = settings["dgn_epochs"]
             trial.set_user_attr("success_rate", s.success_rate)
             trial.set_user_attr("l2_mean", s.l2_mean)
-            tlog.metrics({"val/success_rate": s.success_rate, "val/l2_mean": s.l2_mean}, step)
-            if weighted:
-                tlog.metrics({"objective": score(s)}, step)
+            last = step_metrics(s)
             state = "COMPLETE"
             return score(s) if weighted else (s.success_rate, s.l2_mean)
         except optuna.TrialPruned:
             state = "PRUNED"
             raise
         finally:
-            tlog.end(state)
+            tlog.end(state, last, settings["dgn_epochs"])
 
     callbacks = []
     if total_trials is not None:

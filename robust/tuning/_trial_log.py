@@ -1,51 +1,52 @@
-"""One nested MLflow run per Optuna trial, under the tune run: a small logger of our own
-(optuna-integration's MLflowCallback is deprecated and doubles the overhead)."""
+"""Where each trial's params and metrics go: a small interface, implemented elsewhere.
+
+Tuning knows no tracking store. :func:`~robust.tuning.optimize` takes a :data:`TrialLogFactory`
+and opens one :class:`TrialLog` per trial through it; the MLflow implementation (a nested run
+per trial, each step's metrics in one batch) is :func:`robust.tracking.trials.start_trial`.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
-PARENT_TAG = "mlflow.parentRunId"
-STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
-"""Trial state → MLflow run status (a pruned trial is KILLED, tagged robust.trial_state)."""
+TRIAL_STATES = ("COMPLETE", "PRUNED", "FAIL")
+"""The Optuna trial states a trial's log ends with."""
 
 
-class TrialLog:
-    """Open the nested run of one trial; log params and metrics; close it with the state.
+class TrialLog(Protocol):
+    """The log of one running trial, opened with its params.
 
-    Uses the store's ``MlflowClient`` (``robust.tracking``), so this module imports no mlflow.
+    Attributes:
+        run_id: the id under which the log is stored (recorded on the Optuna trial as its
+            ``mlflow_run_id`` user attribute), or None when it has none.
     """
 
-    def __init__(self, parent_run_id: str, number: int, study: str):
-        from robust.tracking import store
+    run_id: str | None
 
-        self._client = store.client()
-        parent = self._client.get_run(parent_run_id)
-        run = self._client.create_run(
-            parent.info.experiment_id,
-            run_name=f"trial-{number}",
-            tags={
-                PARENT_TAG: parent_run_id,
-                "robust.stage": "tune_trial",
-                "robust.dataset": parent.data.tags.get("robust.dataset", ""),
-                "robust.study": study,
-                "robust.trial": str(number),
-            },
-        )
-        self.run_id = run.info.run_id
+    def metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Log every metric of one step (e.g. a DGN epoch) at once."""
 
-    def params(self, params: Mapping[str, Any]) -> None:
-        for key, value in params.items():
-            self._client.log_param(self.run_id, key, value)
+    def end(self, state: str, metrics: Mapping[str, float] | None = None, step: int = 0) -> None:
+        """Log the last step's ``metrics`` (if any) and close the log with ``state``, one of
+        :data:`TRIAL_STATES`."""
 
-    def metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
-        ts = int(time.time() * 1000)
-        for key, value in metrics.items():
-            self._client.log_metric(self.run_id, key, float(value), ts, step)
 
-    def end(self, state: str) -> None:
-        """``state``: the Optuna trial state name, COMPLETE, PRUNED or FAIL."""
-        self._client.set_tag(self.run_id, "robust.trial_state", state)
-        self._client.set_terminated(self.run_id, STATUS.get(state, "FAILED"))
+TrialLogFactory = Callable[[str, int, str, Mapping[str, Any]], TrialLog]
+"""``(parent_run_id, trial_number, study, params) → TrialLog``: opens one trial's log under
+the tune run ``parent_run_id``, with the trial's params."""
+
+
+class NoTrialLog:
+    """A :class:`TrialLog` that keeps nothing (``optimize`` without ``trial_log``)."""
+
+    run_id: str | None = None
+
+    def __init__(self, *args: Any) -> None:
+        del args
+
+    def metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Drop the metrics."""
+
+    def end(self, state: str, metrics: Mapping[str, float] | None = None, step: int = 0) -> None:
+        """Drop the metrics."""

@@ -134,7 +134,10 @@ def test_lsa_singular_covariance_gets_the_documented_ridge(synth, caplog):
     ref, x = ref[:, keep], x[:, keep]
     for c in np.unique(pred):
         want = _ridge_lsa(ref[ref_pred == c], x[pred == c])
-        np.testing.assert_allclose(got[pred == c], want, rtol=1e-6)
+        # the ridged covariance still has condition number ~1/RCOND = 1e10, so Cholesky (ours)
+        # and the eigendecomposition (the oracle) legitimately differ by ~1e-7 nats on small
+        # scores; 1e-5 nats absolute is far below any difference that ranks inputs
+        np.testing.assert_allclose(got[pred == c], want, rtol=1e-6, atol=1e-5)
 
 
 def test_lsa_errors(synth):

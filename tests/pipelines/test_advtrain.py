@@ -11,8 +11,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from pipelines import _cli, _upstream, advtrain, attack, train
-from robust import models
+from pipelines import _cli, advtrain, attack, train
+from robust import results, tracking
 from robust.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,10 +98,10 @@ def test_static_stage_logs_the_contract_and_is_a_model_run(runs):
     original = MlflowClient().get_run(runs["fgsm"]).data.metrics["test/accuracy"]
     assert metrics["transfer/accuracy"] > original + 0.1
     # a model run: its dataset resolves through the train run, and attack can attack it
-    assert _upstream.train_run_of(run_id) == runs["model"]
-    ds = _upstream.dataset_of(run_id)
+    assert tracking.Lineage().train_run_of(run_id) == runs["model"]
+    ds = tracking.Lineage().dataset_of(run_id)
     assert len(ds.train) == 1078 and torch.equal(
-        ds.test.y, _upstream.dataset_of(runs["model"]).test.y
+        ds.test.y, tracking.Lineage().dataset_of(runs["model"]).test.y
     )
     attacked = attack.main(
         attack.Params(model_run=run_id, method="fgsm", splits=("test",), quiet=True)
@@ -113,16 +113,18 @@ def test_static_stage_logs_the_contract_and_is_a_model_run(runs):
     tuned = _advtrain(
         model_run=run_id, attack_run=runs["fgsm"], start="finetune", lr=1e-9, epochs=1
     )
-    assert _same_weights(models.load(tuned), models.load(run_id), atol=1e-5)
-    assert not _same_weights(models.load(tuned), models.load(runs["model"]), atol=1e-2)
-    assert _upstream.train_run_of(tuned) == runs["model"]
+    assert _same_weights(results.load_model(tuned), results.load_model(run_id), atol=1e-5)
+    assert not _same_weights(
+        results.load_model(tuned), results.load_model(runs["model"]), atol=1e-2
+    )
+    assert tracking.Lineage().train_run_of(tuned) == runs["model"]
 
 
 def test_alpha_one_fresh_start_reproduces_the_train_run(runs):
     """α = 1 is clean training: same seed, schedule and fresh start give the train run's
     weights bit for bit."""
     run_id = _advtrain(attack_run=runs["fgsm"], alpha=1.0)
-    assert _same_weights(models.load(run_id), models.load(runs["model"]))
+    assert _same_weights(results.load_model(run_id), results.load_model(runs["model"]))
     assert "train/adversarial_loss" not in MlflowClient().get_run(run_id).data.metrics
 
 
@@ -196,3 +198,21 @@ def test_bad_parameter_exits_2_with_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr == "error: alpha must be in [0, 1], but got alpha=2.0\n"
+
+
+def test_static_advtrain_fetches_each_upstream_run_once(runs, monkeypatch):
+    """Every look-up of the model and attack runs goes through one lineage: on a remote server
+    each ``get_run`` is a round trip, so each upstream run is fetched exactly once."""
+    from collections import Counter
+
+    from robust.tracking import lineage
+
+    lineage.forget()  # this process fetched them before (fixtures, other tests)
+    calls = Counter()
+    real = MlflowClient.get_run
+    monkeypatch.setattr(
+        MlflowClient, "get_run", lambda self, run_id: calls.update([run_id]) or real(self, run_id)
+    )
+    _advtrain(attack_run=runs["fgsm"], force=True)
+    assert calls[runs["fgsm"]] == 1
+    assert calls[runs["model"]] == 1

@@ -21,7 +21,7 @@ def model_run(mlflow_store) -> str:
 
 
 def _tensors(run_id: str, split: str) -> dict[str, torch.Tensor]:
-    return load_file(tracking.download_artifacts(run_id, f"adversarial/{split}.safetensors"))
+    return load_file(tracking.Lineage().artifact(run_id, f"adversarial/{split}.safetensors"))
 
 
 def test_pgd_stage_logs_metrics_artifacts_and_lineage(model_run):
@@ -55,7 +55,7 @@ def test_guided_retraining_preset_draws_thirds_of_the_test_size(model_run):
     run_id = attack.main(attack.Params(preset="guided_retraining", quiet=True))
     m = MlflowClient().get_run(run_id).data.metrics
     names = json.loads(
-        tracking.download_artifacts(run_id, "adversarial/attacks.json").read_text()
+        tracking.Lineage().artifact(run_id, "adversarial/attacks.json").read_text()
     )["attacks"]
     assert list(names.values()) == ["bim_l2", "bim_l1", "fgsm_linf"]
     from robust.data import load

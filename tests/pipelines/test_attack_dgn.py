@@ -1,4 +1,4 @@
-"""The attack stage's DGN method end to end on digits (pipelines/attack.py, pipelines/_dgn.py)."""
+"""The attack stage's DGN method end to end on digits (pipelines/attack.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from pipelines import attack, train
-from robust import tracking
+from robust import results, tracking
 from robust.errors import ConfigError
-from robust.evaluation import predict
+from robust.models import predict
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def dgn_runs(tmp_path_factory):
 
 
 def _x(run_id: str) -> dict[str, torch.Tensor]:
-    return load_file(tracking.download_artifacts(run_id, "adversarial/test.safetensors"))
+    return load_file(tracking.Lineage().artifact(run_id, "adversarial/test.safetensors"))
 
 
 def test_dgn_stage_logs_losses_phases_generators_and_attack_metrics(dgn_runs):
@@ -81,10 +81,9 @@ def test_misclassified_only_keeps_changed_predictions_with_their_indices(dgn_run
     p = attack.Params(method="dgn", generators_run=first, splits=("test",), quiet=True,
                       misclassified_only=True)  # fmt: skip
     t = _x(attack.main(p))
-    from robust import models
     from robust.data import load
 
-    model = models.load(model_run)
+    model = results.load_model(model_run)
     x = load("digits").test.x
     assert 0 < len(t["index"]) < 360 and torch.equal(t["x"], _x(first)["x"][t["index"]])
     changed = predict(model, t["x"]).argmax(1) != predict(model, x[t["index"]]).argmax(1)

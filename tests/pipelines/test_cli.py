@@ -59,7 +59,7 @@ def test_types_defaults_and_auto():
         pytest.param(["--grayscale", "maybe"], "grayscale must be true or false", id="bool"),
         pytest.param(
             ["--epoch", "3"],
-            "unrecognized arguments: --epoch 3; the parameters are: dataset, model, epochs",
+            "unrecognized arguments: --epoch 3; the parameters are: dataset, seed, device",
             id="unknown",
         ),
     ],

@@ -10,10 +10,10 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from pipelines import _cli, _upstream, attack, evaluate, train
-from robust import attacks, data, models, tracking
+from pipelines import _cli, attack, evaluate, train
+from robust import attacks, data, models, results, tracking
 from robust.errors import ConfigError
-from robust.evaluation import predict
+from robust.models import predict
 from tests.conftest import isolated_store
 
 EPS = 0.3  # digits' default budget
@@ -31,7 +31,7 @@ class Runs:
 
 def _advtrain(original: str, attack_run: str, **params) -> str:
     """A minimal advtrain run: stage tag, model and attack upstreams, params, ``model/``."""
-    model = models.load(original)
+    model = results.load_model(original)
     with torch.no_grad():
         for t in model.parameters():
             t.add_(0.05 * torch.randn_like(t))
@@ -72,11 +72,11 @@ def auto(runs) -> str:
 
 
 def _matrix(run_id: str, name: str) -> pd.DataFrame:
-    return pd.read_csv(tracking.download_artifacts(run_id, f"matrix/{name}.csv"), index_col=0)
+    return pd.read_csv(tracking.Lineage().artifact(run_id, f"matrix/{name}.csv"), index_col=0)
 
 
 def _labels(run_id: str) -> dict:
-    return json.loads(tracking.download_artifacts(run_id, "matrix/labels.json").read_text())
+    return json.loads(tracking.Lineage().artifact(run_id, "matrix/labels.json").read_text())
 
 
 def _accuracy(model, x, y) -> float:
@@ -126,9 +126,9 @@ def test_clean_column_equals_the_train_stage_test_accuracy(runs, auto):
 
 def test_adaptive_cells_equal_the_attacks_run_directly(runs, auto):
     m = MlflowClient().get_run(auto).data.metrics
-    test = _upstream.dataset_of(runs.original).test
+    test = tracking.Lineage().dataset_of(runs.original).test
     for run_id, row in ((runs.original, "train"), (runs.hardened, "advtrain-fgsm")):
-        model = models.load(run_id)
+        model = results.load_model(run_id)
         x_fgsm = attacks.fgsm(model, test.x, test.y, EPS)
         x_pgd = attacks.pgd(model, test.x, test.y, EPS, steps=3, seed=0)
         assert m[f"adaptive/{row}-{run_id[:8]}/fgsm"] == _accuracy(model, x_fgsm, test.y)
@@ -169,8 +169,8 @@ def test_a_second_model_run_is_a_row_and_adaptive_can_be_off(runs, auto, caplog)
     assert list(transfer.index) == [f"train-{runs.original[:8]}", f"train-{runs.other[:8]}"]
     assert list(transfer.columns) == ["clean", f"fgsm-{runs.fgsm[:8]}"]
     pd.testing.assert_frame_equal(transfer.iloc[:1], _matrix(auto, "transfer").iloc[:1, :2])
-    test = _upstream.dataset_of(runs.original).test  # every row sees the original's split
-    assert transfer.iloc[1, 0] == _accuracy(models.load(runs.other), test.x, test.y)
+    test = tracking.Lineage().dataset_of(runs.original).test  # every row sees the original's split
+    assert transfer.iloc[1, 0] == _accuracy(results.load_model(runs.other), test.x, test.y)
     assert f"model run {runs.other} was trained on the split of seed 1" in caplog.text
     m = MlflowClient().get_run(run_id).data.metrics
     assert not any(k.startswith("adaptive/") or k == "time/adaptive_s" for k in m)
@@ -258,28 +258,3 @@ def test_limits_are_allowed():
     p = _cli.parse(evaluate.Params, ["--steps", "1", "--eps", "0", "--batch_size", "1"])
     assert (p.steps, p.eps, p.batch_size, p.model_runs) == (1, 0.0, 1, None)
     assert _cli.parse(evaluate.Params, ["--model_runs", "a, b"]).model_runs == ("a", "b")
-
-
-@pytest.mark.parametrize(
-    ("params", "label"),
-    [
-        pytest.param({"method": "pgd", "norm": "inf", "preset": "auto"}, "pgd", id="pgd"),
-        pytest.param({"method": "fgsm", "norm": "2"}, "fgsm-l2", id="l2"),
-        pytest.param({"method": "dgn", "loss": "susp", "norm": "inf"}, "dgn-susp", id="dgn"),
-        pytest.param(
-            {"method": "pgd", "preset": "guided_retraining"}, "guided_retraining", id="gr"
-        ),
-        pytest.param({"method": "bim", "norm": "auto", "resolved.norm": "1"}, "bim-l1", id="res"),
-    ],
-)
-def test_attack_labels_come_from_the_params(params, label):
-    assert evaluate._method(params) == label
-
-
-def test_online_advtrain_is_labelled_by_its_own_method():
-    from types import SimpleNamespace
-
-    params = {"mode": "online", "method": "pgd"}
-    run = SimpleNamespace(data=SimpleNamespace(params=params, tags={}))
-    assert evaluate._trained_on(run) == "online-pgd"
-    assert evaluate._safe("dgn-my loss/2") == "dgn-my_loss_2"

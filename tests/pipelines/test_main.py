@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from pipelines import _cli, main
+from pipelines import _cli, _study, main
 from robust import results
 from robust.errors import ConfigError
 from tests.conftest import isolated_store
@@ -155,5 +155,5 @@ def test_bad_parameters_fail_before_any_stage_runs(mlflow_store, capsys):
     assert err == ["error: retrain_steps must be at least 1, but got retrain_steps=0"]
     # a child stage's own check fires when the plan is built, before the parent run starts
     with pytest.raises(ConfigError, match="size must be at least 1, but got size=0"):
-        main.plan(main.Params(size=0))
+        _study.plan(main.Params(size=0))
     assert results.runs(status=None).empty

@@ -1,4 +1,4 @@
-"""The metric stage end to end on digits (pipelines/metric.py, pipelines/_upstream.py)."""
+"""The metric stage end to end on digits (pipelines/metric.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from mlflow import MlflowClient
 from safetensors.torch import load_file
 
 from pipelines import _cli, attack, metric, train
-from robust import data, guidance, models, tracking
+from robust import data, guidance, results, tracking
 from robust.errors import ConfigError
-from robust.evaluation import predict
+from robust.models import predict
 from tests.conftest import isolated_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def full(runs) -> str:
 
 def _artifacts(run_id: str) -> dict[str, dict[str, torch.Tensor]]:
     return {
-        name: load_file(tracking.download_artifacts(run_id, f"guidance/{name}.safetensors"))
+        name: load_file(tracking.Lineage().artifact(run_id, f"guidance/{name}.safetensors"))
         for name in ("scores", "order", "pool")
     }
 
@@ -71,14 +71,14 @@ def test_every_metric_scores_and_orders_the_whole_pool(runs, full):
 def test_pool_lists_clean_then_adversarial_inputs_with_labels_and_predictions(runs, full):
     model_run, attack_run = runs
     pool = _artifacts(full)["pool"]
-    adv = load_file(tracking.download_artifacts(attack_run, "adversarial/train.safetensors"))
+    adv = load_file(tracking.Lineage().artifact(attack_run, "adversarial/train.safetensors"))
     ds = data.load("digits", seed=0)
     assert torch.equal(
         pool["source"], torch.cat([torch.zeros(N_TRAIN), torch.ones(N_TRAIN)]).long()
     )
     assert torch.equal(pool["index"], torch.arange(N_TRAIN).repeat(2))
     assert torch.equal(pool["y"], torch.cat([ds.train.y, adv["y"]]))
-    model = models.load(model_run)
+    model = results.load_model(model_run)
     x = torch.cat([ds.train.x, adv["x"]])
     assert torch.equal(pool["pred"], predict(model, x).argmax(1))
 
@@ -116,7 +116,7 @@ def test_dsa_does_not_count_a_clean_input_as_its_own_neighbour(full):
 
 def test_pool_json_describes_the_artifacts(runs, full):
     model_run, attack_run = runs
-    info = json.loads(tracking.download_artifacts(full, "guidance/pool.json").read_text())
+    info = json.loads(tracking.Lineage().artifact(full, "guidance/pool.json").read_text())
     assert info["attack_run"] == attack_run and info["model_run"] == model_run
     assert info["pool"] == "train_and_adversarial"
     assert (info["n_clean"], info["n_adversarial"]) == (N_TRAIN, N_TRAIN)
@@ -147,7 +147,7 @@ def test_adversarial_pool_holds_only_the_adversarial_part(runs, full):
     m = MlflowClient().get_run(run_id).data.metrics
     assert m["pool/n_clean"] == 0 and "nc/set_coverage_clean" not in m
     assert "dsa/clean_mean" not in m and "dsa/mean" in m
-    info = json.loads(tracking.download_artifacts(run_id, "guidance/pool.json").read_text())
+    info = json.loads(tracking.Lineage().artifact(run_id, "guidance/pool.json").read_text())
     assert info["pool"] == "adversarial" and info["n_clean"] == 0
 
 
@@ -259,17 +259,4 @@ def test_attack_without_a_train_split_is_refused(runs):
     test_only = attack.main(attack.Params(method="fgsm", splits=("test",), quiet=True))
     with pytest.raises(ConfigError, match=r"has no adversarial train set .*-P splits=train,test"):
         metric.main(metric.Params(quiet=True))
-    assert tracking.latest_run("attack", "digits") == test_only
-
-
-def test_nc_on_a_conv_layer_counts_channels(trained, digits):
-    """The traces keep a conv layer's (N, C, H, W) shape, so NC counts its channels."""
-    conv = next(n for n, m in trained.named_modules() if isinstance(m, torch.nn.ReLU))
-    t = metric._traces(
-        trained, digits.test.x[:20], metric.Params(layer=(conv, "last_hidden")), True
-    )
-    assert t.acts[0].dim() == 4 and t.flat.shape[1] == t.acts[0][0].numel() + 64
-    channels = t.acts[0].shape[1]
-    nc = guidance.neuron_coverage(t.acts, 0.2)
-    covered = nc * (channels + 64)  # whole neurons: channels count once each
-    assert torch.allclose(torch.from_numpy(covered), torch.from_numpy(covered).round())
+    assert tracking.Lineage("digits").latest("attack") == test_only

@@ -47,7 +47,7 @@ def c2(runs) -> str:
 
 
 def _artifact(run_id: str, path: str) -> Path:
-    return tracking.download_artifacts(run_id, path)
+    return tracking.Lineage().artifact(run_id, path)
 
 
 def _table(run_id: str, name: str) -> list[dict[str, str]]:
@@ -221,12 +221,12 @@ def test_identical_retrain_run_is_reused(runs, c2, caplog):
 def test_random_is_redrawn_per_seed_from_the_metric_runs_own_draw(runs):
     orders = load_file(_artifact(runs[2], "guidance/order.safetensors"))
     n = 2 * N_TRAIN
-    zero = retrain._order("random", 0, orders, n, redraw_random=True)
+    zero = retraining.order_for("random", 0, orders, n, redraw_random=True)
     assert torch.equal(torch.as_tensor(zero), orders["random"])  # the metric run's seed is 0
-    one = retrain._order("random", 1, orders, n, redraw_random=True)
+    one = retraining.order_for("random", 1, orders, n, redraw_random=True)
     assert not torch.equal(torch.as_tensor(one), orders["random"])
-    assert retrain._order("random", 1, orders, n, redraw_random=False) is orders["random"]
-    assert retrain._order("nc", 1, orders, n, redraw_random=True) is orders["nc"]
+    assert retraining.order_for("random", 1, orders, n, redraw_random=False) is orders["random"]
+    assert retraining.order_for("nc", 1, orders, n, redraw_random=True) is orders["nc"]
 
 
 def test_a_metric_the_metric_run_lacks_is_refused():
@@ -341,4 +341,4 @@ def test_attack_run_without_a_test_split_is_refused(runs):
         ),
     ):
         retrain.main(retrain.Params(**FAST))
-    assert tracking.latest_run("metric", "digits") == scored
+    assert tracking.Lineage("digits").latest("metric") == scored

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from pipelines import train
-from robust import data, models
+from robust import data, results
 from robust.evaluation import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_train_logs_the_contract_and_reloads(mlflow_store):
         "confusion/confusion.csv",
     }
     # reload with weights-only loading: same test accuracy
-    model = models.load(run_id)
+    model = results.load_model(run_id)
     ds = data.load("digits", seed=0)
     assert evaluate(model, ds.test, ds.num_classes)["accuracy"] == pytest.approx(
         metrics["test/accuracy"]

@@ -68,12 +68,12 @@ def test_tune_run_logs_counts_front_figures_and_weights(multi_run):
         "tuned/weights.json",
         "tuned/front.csv",
     }
-    tuned = json.loads(tracking.download_artifacts(multi_run, "tuned/weights.json").read_text())
+    tuned = json.loads(tracking.Lineage().artifact(multi_run, "tuned/weights.json").read_text())
     assert tuned["loss"] == "nce" and set(tuned["weights"]) == {"alpha", "beta"}
 
 
 def test_attack_uses_the_tuned_weights_unless_given(multi_run):
-    tuned = json.loads(tracking.download_artifacts(multi_run, "tuned/weights.json").read_text())
+    tuned = json.loads(tracking.Lineage().artifact(multi_run, "tuned/weights.json").read_text())
     common = {"method": "dgn", "tuned_run": multi_run, "dgn_epochs": 1, "splits": ("test",)}
     run_id = attack.main(attack.Params(**common, beta=2.0, quiet=True))
     r = MlflowClient().get_run(run_id)

@@ -193,3 +193,18 @@ def test_auto_workers_is_one_per_core_up_to_4_and_1_on_cuda(monkeypatch, device,
     monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(cores)), raising=False)
     assert retraining.auto_workers(torch.device(device)) == expected
     assert retraining.MAX_AUTO_WORKERS == 4
+
+
+def test_resolve_workers_is_auto_when_none_and_cpu_only_above_1(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _: set(range(3)), raising=False)
+    assert retraining.resolve_workers(None, "cpu") == 3
+    assert retraining.resolve_workers(1, torch.device("cuda")) == 1  # limit: 1 is allowed
+    assert retraining.resolve_workers(None, torch.device("cuda")) == 1
+    message = (
+        "workers fit on the CPU, so more than 1 needs device=cpu, but got workers=2 with "
+        "device=cuda"
+    )
+    with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
+        retraining.resolve_workers(2, torch.device("cuda"))
+    with pytest.raises(ConfigError, match=r"^workers must be an integer of at least 1"):
+        retraining.resolve_workers(0, "cpu")

@@ -7,18 +7,28 @@ import csv
 import json
 
 import pytest
+import torch
 
+from robust import models
+from robust.data import Split
 from robust.retraining import (
+    CONFIGS,
     QUANTITIES,
     STYLES,
+    EvalSets,
+    Point,
+    Repeated,
     curve_rows,
     flat_metrics,
     plot_accuracy,
+    report_context,
     summary_document,
     summary_markdown,
     summary_rows,
     write_report,
+    write_study,
 )
+from robust.training import TrainConfig
 
 from .conftest import curves
 
@@ -139,3 +149,94 @@ def test_write_report(three, tmp_path):
     assert json.loads((out / "summary.json").read_text())["context"] == {"dataset": "digits"}
     with (out / "tables" / "curves.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 36
+
+
+def _repeated(n_inputs, rows, model) -> Repeated:
+    points = [
+        Point(seed, step, k, k // 2, float(step), dict.fromkeys(QUANTITIES, acc))
+        for seed, row in enumerate(rows)
+        for step, (k, acc) in enumerate(zip(n_inputs, row, strict=True))
+    ]
+    best = max((p for p in points if p.step), key=lambda p: p.scores["accuracy_combined"])
+    return Repeated(points, best, model)
+
+
+def test_write_study_logs_the_curves_and_summary_and_writes_every_artifact(tmp_path):
+    model = models.build("digits_cnn", (1, 8, 8), 10)
+    rows = [[0.5, 0.6, 0.7, 0.9], [0.5, 0.62, 0.71, 0.9]]
+    results = {
+        "deepgini": _repeated(
+            N, [[a + 0.05 * (k > 0) for a, k in zip(r, N, strict=True)] for r in rows], model
+        ),
+        "random": _repeated(N, rows, model),
+    }
+    logged = []
+    costs = {m: {"time_s": 2.0, "energy_kwh": 1e-6, "emissions_kg": 0.0} for m in results}
+    doc = write_study(
+        tmp_path,
+        results,
+        40,
+        budget=0.5,
+        original={"accuracy_combined": 0.5},
+        costs=costs,
+        title="T",
+        figure="digits_c2_accuracy",
+        dataset="digits",
+        classes=[str(i) for i in range(10)],
+        context={"dataset": "digits"},
+        log_metrics=lambda metrics, step: logged.append((metrics, step)),
+    )
+    mean = [(m, s) for m, s in logged if s is not None]
+    assert [s for _, s in mean] == N * 2
+    assert mean[1] == ({"deepgini/accuracy_combined_mean": pytest.approx(0.66)}, 10)
+    assert logged[-1] == (flat_metrics(doc), None)
+    assert doc["metrics"]["random"]["time_s"] == 2.0 and doc["original"] == {
+        "accuracy_combined": 0.5
+    }
+    assert doc["best_models"]["random"] == results["random"].best.row()
+    files = {p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()}
+    assert {
+        "figures/digits_c2_accuracy.png",
+        "figures/digits_c2_accuracy.svg",
+        "tables/curves.csv",
+        "tables/summary.csv",
+        "summary.json",
+        "summary.md",
+        "best/best.json",
+        "best/random/model.safetensors",
+        "best/deepgini/model.safetensors",
+    } <= files
+    best = json.loads((tmp_path / "best" / "best.json").read_text())
+    assert best == json.loads(json.dumps(doc["best_models"]))
+    assert json.loads((tmp_path / "summary.json").read_text())["context"] == {"dataset": "digits"}
+
+
+def test_report_context_lines():
+    sets = EvalSets(
+        Split(torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.int64)),
+        Split(torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.int64)),
+    )
+    context = report_context(
+        dataset="digits",
+        config="c3",
+        upstream={"metric": "m1", "attack": "a1", "model": "t1"},
+        n_clean=5,
+        n_adversarial=4,
+        budgets=[2, 4],
+        seeds=range(0, 2),
+        train=TrainConfig("adam", 0.001, epochs=3, batch_size=32),
+        warm_start=False,
+        tests=sets,
+        original={"accuracy_clean": 0.5},
+    )
+    assert context == {
+        "dataset": "digits",
+        "config": f"c3: {CONFIGS['c3']}",
+        "runs": "metric m1, attack a1, model t1",
+        "pool": "5 clean + 4 adversarial inputs; retrained on 4",
+        "budgets": "2, 4",
+        "seeds": "0, 1",
+        "training": "adam lr 0.001, 3 epochs, batch 32, warm_start=false",
+        "test sets": "3 clean + 2 adversarial",
+        "original model": "accuracy_clean 0.5000",
+    }

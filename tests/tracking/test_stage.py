@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from robust.errors import ConfigError
-from robust.tracking import cache, get_run, stage
+from robust.tracking import cache, fetch, stage
 
 PARAMS = {"dataset": "digits", "epochs": 3, "lr": 1e-3, "force": False}
 
@@ -120,7 +120,7 @@ def test_adopted_mlflow_run_becomes_a_pointer_when_reusing(mlflow_store, monkeyp
     pointer = client.get_run(pending.info.run_id)
     assert pointer.info.status == "FINISHED"
     assert pointer.data.tags["robust.reused_from"] == first.run_id
-    assert get_run(pending.info.run_id).info.run_id == first.run_id
+    assert fetch(pending.info.run_id).info.run_id == first.run_id
 
 
 def test_adopted_mlflow_run_is_used_for_new_work(mlflow_store, monkeypatch):
@@ -156,15 +156,13 @@ def test_many_metrics_are_sent_in_batches(mlflow_store):
 
 def test_tensors_round_trip_without_pickle(mlflow_store):
     import torch
-    from safetensors.torch import load_file
 
-    from robust.tracking import download_artifacts
+    from robust.tracking import Lineage
 
     x = torch.rand(3, 1, 8, 8)
     with stage("t", {}) as run:
         run.log_tensors("adversarial/test", x=x, y=torch.arange(3))
-    path = download_artifacts(run.run_id, "adversarial/test.safetensors")
-    loaded = load_file(path)
+    loaded = Lineage().tensors(run.run_id, "adversarial/test.safetensors")
     assert torch.equal(loaded["x"], x) and loaded["y"].tolist() == [0, 1, 2]
 
 

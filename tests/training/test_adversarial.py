@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -9,10 +10,17 @@ import torch
 from torch import nn
 
 from robust import data
-from robust.attacks import dgn, lp, pgd
+from robust.attacks import AttackSpec, dgn, lp, pgd
 from robust.errors import ConfigError, DataError
 from robust.models import build
-from robust.training import adversarial_fit, dgn_attack, fgsm_attack, fit, pgd_attack
+from robust.training import (
+    adversarial_fit,
+    dgn_attack,
+    fgsm_attack,
+    fit,
+    online_attack,
+    pgd_attack,
+)
 from robust.utils import seed_everything
 
 ARGS = {"epochs": 2, "lr": 1e-3, "batch_size": 32, "optimizer": "adam", "device": "cpu"}
@@ -241,6 +249,27 @@ def test_fgsm_attack_is_fgsm(trained, ds) -> None:
 
     x, y = ds.test.x[:64], ds.test.y[:64]
     assert torch.equal(fgsm_attack(0.3)(trained, x, y), fgsm(trained, x, y, 0.3))
+
+
+def test_online_attack_crafts_its_spec_with_a_seed_per_call(trained, ds) -> None:
+    x, y = ds.test.x[:64], ds.test.y[:64]
+    spec = AttackSpec("pgd", 0.2, "2", steps=2, restarts=2, seed=5)
+    attack = online_attack(spec, batch_size=16)
+    first, second = attack(trained, x, y), attack(trained, x, y)
+    assert attack.calls == 2 and attack.spec is spec
+    for call, x_adv in enumerate((first, second)):
+        again = dataclasses.replace(spec, seed=5 * 1_000_003 + call)
+        assert torch.equal(x_adv, again.craft(trained, x, y, batch_size=16))
+    bim = online_attack(AttackSpec("bim", 0.2, steps=2))
+    assert torch.equal(bim(trained, x, y), bim(trained, x, y))  # no random start
+    assert torch.equal(bim(trained, x, y), pgd(trained, x, y, 0.2, 2, random_start=False))
+
+
+def test_online_attack_takes_gradient_specs_only(generators) -> None:
+    with pytest.raises(ConfigError, match=r"^spec must be an AttackSpec of .*got method='dgn'$"):
+        online_attack(AttackSpec("dgn", generators.eps, generators=generators))
+    with pytest.raises(ConfigError, match=r"^spec must be an AttackSpec of .*got str$"):
+        online_attack("pgd")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ Example:
 """
 
 from robust.attacks.dgn._architectures import ARCHITECTURES, CAE, auto_architecture, build
-from robust.attacks.dgn._defaults import EPS, Schedule, schedule_for
+from robust.attacks.dgn._defaults import Schedule, schedule_for
 from robust.attacks.dgn._generators import (
     ROUTES,
     SPECTRUM_INPUTS,
@@ -19,15 +19,17 @@ from robust.attacks.dgn._generators import (
 )
 from robust.attacks.dgn._losses import LOSSES, LossContext, LossSpec, register_loss
 from robust.attacks.dgn._properties import PROPERTIES
+from robust.attacks.dgn._settings import TRAINING, WEIGHTS, resolve_settings, train_options
 
 __all__ = [
     "ARCHITECTURES",
     "CAE",
-    "EPS",
     "LOSSES",
     "PROPERTIES",
     "ROUTES",
     "SPECTRUM_INPUTS",
+    "TRAINING",
+    "WEIGHTS",
     "Generators",
     "LossContext",
     "LossSpec",
@@ -37,7 +39,9 @@ __all__ = [
     "eps_clip",
     "load",
     "register_loss",
+    "resolve_settings",
     "save",
     "schedule_for",
     "train",
+    "train_options",
 ]

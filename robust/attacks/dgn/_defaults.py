@@ -36,9 +36,6 @@ _BY_DATASET = {"mnist": _SEED_MNIST, "fashion": _SEED_MNIST, "cifar10": _SEED_CI
 _DIGITS = Schedule(100, 1e-3, 16)
 _OTHER = Schedule(50, 1e-3, 100)
 
-EPS = {"digits": 0.3, "mnist": 0.3, "fashion": 0.3}
-"""L∞ budget by dataset (seed 004: 0.3 on MNIST); others 8/255 (seed 004's CIFAR 0.0313)."""
-
 
 def schedule_for(dataset: str, loss: str) -> Schedule:
     """The default schedule of ``loss`` on ``dataset`` (seed 004's where it has one)."""

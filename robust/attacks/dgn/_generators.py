@@ -36,7 +36,7 @@ from robust.attacks.dgn._grouped import stack, unstack
 from robust.attacks.dgn._losses import LossContext, get_loss
 from robust.attacks.dgn._properties import PROPERTIES
 from robust.errors import ConfigError, DataError
-from robust.evaluation.predict import predict
+from robust.models.predict import predict
 from robust.utils import eval_mode, model_device
 
 ROUTES = ("label", "prediction")

@@ -1,4 +1,4 @@
-"""Batched inference: a model's logits for many inputs, in eval mode on the model's device."""
+"""Batched inference: run a model over a tensor in batches, in eval mode on its device."""
 
 from __future__ import annotations
 

@@ -1,0 +1,78 @@
+"""The parameters every stage shares, defined once (each with one docstring, its ``--help``).
+
+A stage's ``Params`` subclasses :class:`Common` (or :class:`Training`, which adds the training
+schedule, when it trains a model), adds its own fields and calls ``super().__post_init__()``
+from its own check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pipelines import _cli
+from robust import data
+from robust.training import OPTIMIZERS, TrainConfig, defaults_for
+from robust.utils import DEVICES
+
+
+@dataclass(frozen=True)
+class Common:
+    dataset: str = "digits"
+    """Dataset name: digits (bundled), mnist, fashion, cifar10, gtsrb or intel. A stage that
+    reads upstream runs uses the newest FINISHED ones on it when their ids are auto, and refuses
+    runs on another."""
+    seed: int = 0
+    """Seed of everything the stage draws at random; the same seed gives the same numbers."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu or cuda."""
+    data_dir: str | None = None
+    """Directory holding the dataset files; auto: the one the train run read ($ROBUST_DATA,
+    else ./data; digits is bundled and needs none)."""
+    force: bool = False
+    """Recompute even if an identical FINISHED run exists."""
+    quiet: bool = False
+    """Turn progress bars off (what the stage did is still logged)."""
+
+    def __post_init__(self) -> None:
+        _cli.check_choice("dataset", self.dataset, data.DATASETS)
+        _cli.check_choice("device", self.device, DEVICES)
+        _cli.check_min("seed", self.seed, 0)
+
+
+@dataclass(frozen=True)
+class Training(Common):
+    epochs: int | None = None
+    """Training epochs; auto: the dataset's default (seed 000's protocol)."""
+    lr: float | None = None
+    """Learning rate; auto: the dataset's default."""
+    batch_size: int | None = None
+    """Mini-batch size; auto: the dataset's default."""
+    optimizer: str | None = None
+    """rmsprop, adam or sgd; auto: the dataset's default."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.optimizer is not None:
+            _cli.check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _cli.check_min("epochs", self.epochs, 1)
+        _cli.check_min("batch_size", self.batch_size, 1)
+        _cli.check_min("lr", self.lr, 0, strict=True)
+
+    def with_training_defaults(self) -> Training:
+        """A copy with epochs, lr, batch size and optimizer resolved (see :meth:`training`)."""
+        t = self.training()
+        return dataclasses.replace(
+            self, epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, optimizer=t.optimizer
+        )
+
+    def training(self) -> TrainConfig:
+        """Epochs, lr, batch size and optimizer with every auto replaced by the dataset's
+        default."""
+        d = defaults_for(self.dataset)
+        return TrainConfig(
+            self.optimizer or d.optimizer,
+            self.lr or d.lr,
+            self.epochs or d.epochs,
+            self.batch_size or d.batch_size,
+        )

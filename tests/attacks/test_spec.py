@@ -1,0 +1,237 @@
+"""The attack spec (robust/attacks/spec.py): craft is the method's function with the spec's
+settings, every bad setting is one ConfigError sentence, describe reports what the method uses."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from robust import attacks
+from robust.attacks import EPS, METHODS, AttackSpec, default_eps, dgn
+from robust.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def xy(digits):
+    return digits.test.x[:40], digits.test.y[:40]
+
+
+@pytest.fixture(scope="module")
+def gens(trained, digits):
+    x, y = digits.train.x[:200], digits.train.y[:200]
+    return dgn.train(trained, x, y, "nce", eps=0.3, epochs=1, batch_size=16, progress=False)
+
+
+@pytest.mark.parametrize("norm", attacks.NORMS)
+@pytest.mark.parametrize(
+    ("spec", "direct"),
+    [
+        pytest.param(
+            lambda norm: AttackSpec("fgsm", 0.3, norm),
+            lambda m, x, y, norm: attacks.fgsm(m, x, y, 0.3, norm, batch_size=16),
+            id="fgsm",
+        ),
+        pytest.param(
+            lambda norm: AttackSpec("fgsm", 0.3, norm, use_predicted=True),
+            lambda m, x, y, norm: attacks.fgsm(
+                m, x, None, 0.3, norm, use_predicted=True, batch_size=16
+            ),
+            id="fgsm-predicted",
+        ),
+        pytest.param(
+            lambda norm: AttackSpec("pgd", 0.3, norm, steps=3, seed=7),
+            lambda m, x, y, norm: attacks.pgd(m, x, y, 0.3, 3, None, norm, seed=7, batch_size=16),
+            id="pgd",
+        ),
+        pytest.param(
+            lambda norm: AttackSpec("pgd", 0.3, norm, steps=2, step_size=0.1, restarts=2),
+            lambda m, x, y, norm: attacks.pgd(
+                m, x, y, 0.3, 2, 0.1, norm, restarts=2, batch_size=16
+            ),
+            id="pgd-restarts",
+        ),
+        pytest.param(
+            lambda norm: AttackSpec("pgd", 0.3, norm, steps=3, random_start=False),
+            lambda m, x, y, norm: attacks.pgd(
+                m, x, y, 0.3, 3, None, norm, random_start=False, batch_size=16
+            ),
+            id="pgd-no-start",
+        ),
+        pytest.param(
+            lambda norm: AttackSpec("bim", 0.3, norm, steps=3, step_size=0.05),
+            lambda m, x, y, norm: attacks.bim(m, x, y, 0.3, 3, 0.05, norm, batch_size=16),
+            id="bim",
+        ),
+    ],
+)
+def test_craft_is_the_attack_called_directly(trained, xy, spec, direct, norm):
+    x, y = xy
+    x_adv = spec(norm).craft(trained, x, y, batch_size=16)
+    assert torch.equal(x_adv, direct(trained, x, y, norm))
+
+
+def test_bim_is_pgd_without_random_start(trained, xy):
+    x, y = xy
+    bim = AttackSpec("bim", 0.3, steps=3).craft(trained, x, y)
+    pgd = AttackSpec("pgd", 0.3, steps=3, random_start=False, seed=5).craft(trained, x, y)
+    assert torch.equal(bim, pgd)
+
+
+@pytest.mark.parametrize("route", dgn.ROUTES)
+def test_dgn_craft_is_the_generators(trained, xy, gens, route):
+    x, y = xy
+    spec = AttackSpec("dgn", gens.eps, generators=gens, route=route)
+    expected = gens.generate(x, y, model=trained, route=route)
+    assert torch.equal(spec.craft(trained, x, y), expected)
+    assert torch.equal(spec.craft(trained, x, y, batch_size=7), expected)
+
+
+def test_seed_changes_pgd_only(trained, xy):
+    x, y = xy
+    fgsm = AttackSpec("fgsm", 0.3)
+    assert torch.equal(
+        dataclasses.replace(fgsm, seed=9).craft(trained, x, y), fgsm.craft(trained, x, y)
+    )
+    pgd = AttackSpec("pgd", 0.3, steps=2)
+    other = dataclasses.replace(pgd, seed=9).craft(trained, x, y)
+    assert not torch.equal(other, pgd.craft(trained, x, y))
+
+
+def test_spec_is_a_value(gens):
+    assert AttackSpec("pgd", 0.3, "Linf") == AttackSpec("pgd", 0.3, "inf")
+    assert AttackSpec("pgd", 0.3, 2).norm == "2"
+    assert AttackSpec("dgn", 0.3, generators=gens) == AttackSpec("dgn", 0.3, generators=gens)
+    assert "generators" not in repr(AttackSpec("dgn", 0.3, generators=gens))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        AttackSpec("fgsm", 0.3).eps = 0.1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        AttackSpec("pgd", 0.3, "inf", 10)  # type: ignore[misc]  # steps on are keyword-only
+
+
+def test_describe_reports_what_the_method_uses(gens):
+    assert AttackSpec("fgsm", 0.1, steps=3).describe() == {
+        "method": "fgsm", "eps": 0.1, "norm": "inf",
+    }  # fmt: skip
+    pgd = AttackSpec("pgd", 0.2, steps=10, seed=3).describe()
+    assert pgd == {
+        "method": "pgd", "eps": 0.2, "norm": "inf", "steps": 10, "step_size": pytest.approx(0.05),
+        "restarts": 1, "seed": 3,
+    }  # fmt: skip
+    assert list(pgd) == ["method", "eps", "norm", "steps", "step_size", "restarts", "seed"]
+    assert AttackSpec("pgd", 0.2, step_size=0.01).describe()["step_size"] == 0.01
+    assert AttackSpec("bim", 0.2, "1", steps=4, seed=3).describe() == {
+        "method": "bim", "eps": 0.2, "norm": "1", "steps": 4, "step_size": pytest.approx(0.125),
+    }  # fmt: skip
+    assert AttackSpec("dgn", 0.3, generators=gens, route="prediction").describe() == {
+        "method": "dgn", "eps": 0.3, "norm": "inf", "route": "prediction",
+    }  # fmt: skip
+
+
+def test_describe_adds_options_off_their_defaults():
+    fgsm = AttackSpec("fgsm", 0.1, use_predicted=True).describe()
+    assert fgsm["use_predicted"] is True
+    pgd = AttackSpec("pgd", 0.1, random_start=False, use_predicted=True).describe()
+    assert pgd["random_start"] is False and pgd["use_predicted"] is True
+    assert "random_start" not in AttackSpec("bim", 0.1).describe()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param(
+            {"method": "cw"},
+            r"^method must be one of fgsm, pgd, bim, dgn, but got method='cw'$",
+            id="method",
+        ),
+        pytest.param(
+            {"eps": -0.01},
+            r"^eps must be a finite number of at least 0, but got eps=-0.01$",
+            id="eps",
+        ),
+        pytest.param({"eps": float("nan")}, r"eps must be .* got eps=nan$", id="eps-nan"),
+        pytest.param({"eps": float("inf")}, r"eps must be .* got eps=inf$", id="eps-inf"),
+        pytest.param({"eps": True}, r"eps must be .* got eps=True$", id="eps-bool"),
+        pytest.param(
+            {"norm": "3"}, r"^norm must be one of inf, 2, 1, but got norm='3'$", id="norm"
+        ),
+        pytest.param(
+            {"steps": 0}, r"^steps must be an integer of at least 1, but got steps=0$", id="steps"
+        ),
+        pytest.param({"steps": 2.0}, r"steps must be an integer .*steps=2.0$", id="steps-float"),
+        pytest.param(
+            {"restarts": 0},
+            r"^restarts must be an integer of at least 1, but got restarts=0$",
+            id="restarts",
+        ),
+        pytest.param(
+            {"step_size": 0.0},
+            r"^step_size must be a finite number greater than 0 or None .*step_size=0.0$",
+            id="step_size",
+        ),
+        pytest.param({"step_size": float("inf")}, r"step_size=inf$", id="step_size-inf"),
+        pytest.param(
+            {"random_start": 1}, r"^random_start must be True or False, .*=1$", id="random_start"
+        ),
+        pytest.param(
+            {"use_predicted": "yes"}, r"^use_predicted must be True or False", id="use_predicted"
+        ),
+        pytest.param(
+            {"seed": -1}, r"^seed must be a non-negative integer, but got seed=-1$", id="seed"
+        ),
+        pytest.param({"seed": 1.5}, r"seed must be .*seed=1.5$", id="seed-float"),
+        pytest.param(
+            {"method": "dgn"},
+            r"^generators must be robust.attacks.dgn.Generators for method='dgn', .* NoneType$",
+            id="dgn-no-generators",
+        ),
+        pytest.param(
+            {"generators": object()},
+            r"^generators are only used by method='dgn', but got method='pgd'$",
+            id="generators-not-dgn",
+        ),
+    ],
+)
+def test_bad_settings_are_one_config_error_each(kwargs, message):
+    settings = {"method": "pgd", "eps": 0.1} | kwargs
+    with pytest.raises(ConfigError, match=message) as info:
+        AttackSpec(**settings)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        pytest.param(
+            {"route": "random"},
+            r"^route must be one of label, prediction, but got route='random'$",
+            id="route",
+        ),
+        pytest.param({"norm": "2"}, r"^norm must be inf for method='dgn'.*norm='2'$", id="norm"),
+        pytest.param(
+            {"eps": 0.1}, r"^eps must be the generators' eps=0.3 .*, but got eps=0.1$", id="eps"
+        ),
+        pytest.param(
+            {"use_predicted": True}, r"^use_predicted must be False for method='dgn'", id="pred"
+        ),
+    ],
+)
+def test_bad_dgn_settings(gens, kwargs, message):
+    settings = {"method": "dgn", "eps": 0.3, "generators": gens} | kwargs
+    with pytest.raises(ConfigError, match=message):
+        AttackSpec(**settings)
+
+
+def test_limits_are_allowed(gens):
+    AttackSpec("fgsm", 0.0)
+    AttackSpec("pgd", 0.1, steps=1, restarts=1, step_size=1e-6, norm="1", seed=0)
+    AttackSpec("dgn", 0.3, generators=gens, route="prediction")
+
+
+def test_default_eps_and_methods():
+    assert METHODS == ("fgsm", "pgd", "bim", "dgn")
+    assert EPS == {"digits": 0.3, "mnist": 0.3, "fashion": 0.3}
+    assert all(default_eps(d) == 0.3 for d in EPS)
+    assert default_eps("cifar10") == default_eps("gtsrb") == 8 / 255
+    assert not hasattr(dgn, "EPS")

@@ -1,0 +1,79 @@
+"""A process's trials (robust/tuning/_optimize.py): each trial's log is opened through the
+given factory with its params, receives one batch of metrics per scored step and is closed with
+the trial's state; no MLflow is involved."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from robust import tuning
+
+SETTINGS = {
+    "eps": 0.3,
+    "dgn_epochs": 2,
+    "dgn_lr": 1e-3,
+    "dgn_batch_size": 64,
+    "seed": 0,
+    "perturbation_weight": 1.0,
+    "prune_every": 1,
+    "study": "s",
+}
+
+
+class Recorder:
+    """A TrialLog factory keeping every call."""
+
+    def __init__(self):
+        self.opened, self.logs = [], []
+
+    def __call__(self, parent_run_id, number, study, params):
+        self.opened.append((parent_run_id, number, study, dict(params)))
+        log = SimpleNamespace(run_id=f"run-{number}", steps=[], ended=None)
+        log.metrics = lambda metrics, step: log.steps.append((dict(metrics), step))
+        log.end = lambda state, metrics=None, step=0: setattr(
+            log, "ended", (state, dict(metrics or {}), step)
+        )
+        self.logs.append(log)
+        return log
+
+
+@pytest.mark.parametrize("objective", ["multi", "weighted"])
+def test_each_trial_logs_params_one_batch_per_step_and_its_state(
+    digits, trained, tmp_path, objective
+):
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", objective, warmup=1)
+    record = Recorder()
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", objective,
+        n_trials=2, total_trials=None, settings=SETTINGS, trial_log=record,
+    )  # fmt: skip
+    assert [o[:3] for o in record.opened] == [("parent", 0, "s"), ("parent", 1, "s")]
+    keys = {"val/success_rate", "val/l2_mean"} | (
+        {"objective"} if objective == "weighted" else set()
+    )
+    for (_, number, _, params), log, trial in zip(
+        record.opened, record.logs, study.trials, strict=True
+    ):
+        assert params == trial.params | {"trial": number}
+        assert trial.user_attrs["mlflow_run_id"] == f"run-{number}"
+        state, last, step = log.ended
+        assert state == trial.state.name and step == SETTINGS["dgn_epochs"]
+        if objective == "weighted":  # scored once mid-training (epoch 1 of 2), in one batch
+            assert [(set(m), s) for m, s in log.steps] == [(keys, 1)]
+        else:
+            assert log.steps == []
+        if state == "COMPLETE":
+            assert set(last) == keys
+            assert last["val/success_rate"] == trial.user_attrs["success_rate"]
+
+
+def test_optimize_logs_nothing_by_default(digits, trained, tmp_path):
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "multi")
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", "multi",
+        n_trials=1, total_trials=None, settings=SETTINGS | {"dgn_epochs": 1},
+    )  # fmt: skip
+    (trial,) = study.trials
+    assert trial.state.name == "COMPLETE" and "mlflow_run_id" not in trial.user_attrs
