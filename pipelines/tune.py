@@ -6,12 +6,16 @@ the generators on the validation split: ``val/success_rate`` (maximise: correctl
 inputs whose prediction changes) and ``val/l2_mean`` (minimise: mean L2 of x_gen − x). The
 default ``objective=multi`` keeps both (NSGA-II); ``weighted`` maximises
 ``success_rate − perturbation_weight · l2_mean`` (TPE) and prunes with a median pruner,
-scoring every ``prune_every`` epochs. The study (``study``, in ``storage``) is created once
-and loaded by every other process, so several ``tune`` processes share its trials;
-``total_trials`` stops them all once the study holds that many.
+scoring every ``prune_every`` epochs. The study (``study``, in ``storage``: SQLite on one
+machine, ``postgresql://…`` for several) is created once and loaded by every other process, so
+several ``tune`` processes (workers) share its trials; each worker seeds its sampler from
+(``seed``, ``worker``), so workers propose different trials, and a killed worker's trial is
+failed by a heartbeat and retried.
+``total_trials`` makes the workers together finish exactly that many trials.
 Each trial is a nested run (tag ``mlflow.parentRunId``) with the searched params and
 ``val/success_rate``, ``val/l2_mean`` and, weighted, ``objective`` (per step while pruning).
-Metrics: ``tune/n_trials``, ``tune/n_complete``, ``tune/n_pruned`` (the study's, at the end),
+Metrics: ``tune/n_trials``, ``tune/n_complete``, ``tune/n_pruned``, ``tune/n_failed`` (the
+study's, at the end),
 ``best/success_rate``, ``best/l2_mean``. Artifacts: ``tuned/weights.json`` (loss, weights,
 trial, values: what ``attack -P tuned_run=`` uses), ``tuned/front.csv`` (the Pareto front or
 the best trial), ``figures/history.png``, ``figures/pareto_front.png`` (multi),
@@ -45,11 +49,14 @@ class Params(_params.Common):
     n_trials: int = 8
     """Trials this process runs."""
     total_trials: int | None = None
-    """Stop every process once the study holds this many trials; auto: no cap."""
+    """The workers together finish (COMPLETE or PRUNED) this many trials; auto: no cap."""
     study: str | None = None
     """Study name; auto: tune-<dataset>-<loss>-<objective>."""
     storage: str = tuning.DEFAULT_STORAGE
-    """Optuna RDB URL; SQLite waits 60 s for another process's lock."""
+    """Optuna RDB URL (postgresql://… for several machines); SQLite waits 60 s for a lock."""
+    worker: int | None = None
+    """This worker's index; its sampler seed is tuning.sampler_seed(seed, worker), different
+    for every worker. auto: taken from the tune run's id (unique, not reproducible)."""
     dgn_epochs: int = 20
     """DGN epochs per trial (small: tuning runs many trainings)."""
     dgn_lr: float | None = None
@@ -67,9 +74,13 @@ class Params(_params.Common):
         tuning.search_space(self.loss, n_features=1)  # a tunable loss
         for name in ("n_trials", "total_trials", "dgn_epochs", "prune_every"):
             _cli.check_min(name, getattr(self, name), 1)
+        if self.worker is not None:
+            tuning.sampler_seed(self.seed, self.worker)  # in range
         _cli.check_min("perturbation_weight", self.perturbation_weight, 0)
         _cli.check_min("dgn_lr", self.dgn_lr, 0, strict=True)
         _cli.check_min("eps", self.eps, 0, strict=True)
+        if self.eps is not None:
+            attacks.check_eps(self.eps)
         if "://" not in self.storage:
             raise ConfigError(
                 f"storage must be an RDB URL such as {tuning.DEFAULT_STORAGE}, but got "
@@ -97,14 +108,17 @@ def main(p: Params) -> str:
             return run.run_id
         with run.phase("load"):
             ds, model = up.model_and_data(model_run, p.data_dir, str(resolve_device(p.device)))
+            worker = tuning.worker_of(p.worker, run.run_id)
+            run.log_params({"resolved.worker": worker})
             study = tuning.open_study(
-                p.storage, params["study"], p.objective, seed=p.seed, warmup=p.prune_every
-            )
+                p.storage, params["study"], p.objective, seed=p.seed, worker=worker,
+                warmup=p.prune_every,
+            )  # fmt: skip
         with run.phase("optimize"):
             tuning.optimize(
                 run, study, model, ds, p.loss, p.objective, n_trials=p.n_trials,
-                total_trials=p.total_trials, settings=params, tune_lr=p.tune_lr,
-                trial_log=start_trial,
+                total_trials=p.total_trials, settings=params | {"worker": worker},
+                tune_lr=p.tune_lr, trial_log=start_trial,
             )  # fmt: skip
         with run.phase("report"):
             tuning.report(run, study, p.loss)

@@ -74,3 +74,34 @@ def trained(digits):
         progress=False,
     )
     return model.eval()
+
+
+# Real services (tests/services.py): one PostgreSQL cluster and one mlflow server per session.
+@pytest.fixture(scope="session")
+def postgres():
+    from tests.services import postgres as start
+
+    with start() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(postgres, tmp_path_factory):
+    """A real ``mlflow server`` on a PostgreSQL database with proxied artifacts."""
+    from tests.services import mlflow_server as start
+
+    backend = postgres.create("mlflow")
+    with start(backend, tmp_path_factory.mktemp("server")) as server:
+        yield server
+
+
+@pytest.fixture
+def optuna_storage(postgres, request):
+    """A fresh PostgreSQL database for one test's Optuna studies; its URL."""
+    import hashlib
+    import re
+
+    name = request.node.nodeid
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]  # distinct even when truncated alike
+    stem = re.sub(r"\W", "_", request.node.name)[:30].lower()
+    return postgres.create(f"optuna_{stem}_{digest}")

@@ -155,3 +155,23 @@ def test_costs_have_a_row_per_phase_and_total(study):
     assert list(dict.fromkeys(several.stage)) == ["train", "attack"]
     with pytest.raises(ConfigError, match="no run with id 'nope'"):
         results.costs("nope")
+
+
+def test_costs_of_a_tune_run_are_its_own_phases_not_its_trials(study):
+    """A tune run's children are its trials (nested runs without phases): its costs are its
+    own phases, where a study's parent lists its stage children."""
+    from mlflow import MlflowClient
+
+    from robust.tracking import stage
+
+    client = MlflowClient()
+    with (
+        stage("tune", {"study": "s"}, dataset="digits", force=True) as run,
+        run.phase("optimize"),
+    ):
+        experiment = client.get_run(run.run_id).info.experiment_id
+        trial = client.create_run(experiment, tags={"mlflow.parentRunId": run.run_id})
+        client.set_terminated(trial.info.run_id, "FINISHED")
+    df = results.costs(run.run_id)
+    assert list(df.phase) == ["optimize", "total"] and set(df.run_id) == {run.run_id}
+    assert (df.time_s > 0).all()

@@ -196,8 +196,9 @@ def costs(run: str | Iterable[str]) -> pd.DataFrame:
     """What stage runs cost: time, energy, CO2 and CPU/GPU utilisation per phase.
 
     Args:
-        run: a stage run id, a parent (``main``) run id (then each FINISHED child run, not the
-            parent itself, whose phases span its children), or several run ids.
+        run: a stage run id (a ``tune`` run: its own phases, not its trials), a study's
+            parent (``main``) run id (then each FINISHED child run, not the parent itself,
+            whose phases span its children), or several run ids.
 
     Returns:
         One row per (stage run, phase), the phases in the order they ran and then ``total``
@@ -218,8 +219,11 @@ def costs(run: str | Iterable[str]) -> pd.DataFrame:
     rows = []
     for run_id in ids:
         r = lineage.Lineage().run(run_id)
+        # a study's parent (main, or any run that is no stage) has stage children; a stage
+        # run's own children (a tune run's trials) have no phases
+        study = r.data.tags.get("robust.stage") in (None, "main")
         children = [k for k in _children(r.info.run_id) if k.info.status == "FINISHED"]
-        for target in children or [r]:
+        for target in (children if study else []) or [r]:
             rows += _cost_rows(c, target)
     return pd.DataFrame(rows, columns=list(COST_COLUMNS))
 

@@ -72,7 +72,8 @@ def start_trial(
     The run is named ``trial-<number>`` in the parent's experiment and tagged
     ``mlflow.parentRunId``, ``robust.stage=tune_trial``, ``robust.dataset`` (the parent's),
     ``robust.study`` and ``robust.trial``; ``params`` are logged (as ``str(value)``, like
-    ``log_param``) with the tags in one ``log_batch``.
+    ``log_param``) with the tags in one ``log_batch``. With ``retry_of`` (a retry of a killed
+    worker's trial) the dead trial's run, if still RUNNING in this store, is ended FAILED.
     """
     from mlflow.entities import Param, RunTag
 
@@ -92,7 +93,20 @@ def start_trial(
         tags=[RunTag(k, v) for k, v in tags.items()],
         synchronous=True,
     )
+    if "retry_of" in params:
+        _end_dead(client, experiment_id, study, int(params["retry_of"]))
     return MlflowTrialLog(client, run_id)
+
+
+def _end_dead(client: Any, experiment_id: str, study: str, number: int) -> None:
+    """End trial ``number``'s nested runs that its killed worker left RUNNING (in this store)
+    as FAILED, tagged ``robust.trial_state=FAIL``: a retry of that trial is starting."""
+    query = (
+        f"tags.`robust.study` = '{study}' and tags.`robust.trial` = '{number}' "
+        "and attributes.status = 'RUNNING'"
+    )
+    for r in client.search_runs([experiment_id], query):
+        MlflowTrialLog(client, r.info.run_id).end("FAIL")
 
 
 def _parent(client: Any, parent_run_id: str) -> tuple[str, str]:

@@ -1,9 +1,19 @@
-"""The shared Optuna study: storage, creation (once, by name), and reading its result."""
+"""The shared Optuna study: storage, creation (once, by name), the per-worker sampler, and
+reading its result.
+
+Several workers (``tune`` processes, on one machine or several) share a study in one RDB
+storage (SQLite for one machine, PostgreSQL for several). Each worker seeds its sampler with
+:func:`sampler_seed` of (seed, worker), so no two workers propose the same trials; the storage
+records a heartbeat per running trial, so a killed worker's trial turns FAIL after the grace
+period and is queued again (WAITING, same params) for another worker.
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +24,116 @@ DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
 _SCHEMA_ATTEMPTS = 5
 SQLITE_TIMEOUT_S = 60
 """How long a process waits for another's SQLite write lock before failing."""
+HEARTBEAT_ENV = "ROBUST_TUNE_HEARTBEAT_S"
+"""Environment variable: seconds between a running trial's heartbeats (default 60)."""
+GRACE_ENV = "ROBUST_TUNE_GRACE_S"
+"""Environment variable: seconds without a heartbeat after which a running trial is failed
+(default 3 × the heartbeat interval)."""
+HEARTBEAT_S = 60
+MAX_RETRY = 3
+"""How often a killed worker's trial is queued again (a trial that kills every worker that runs
+it, e.g. by running out of memory, is given up after that)."""
+_MASK = 0xFFFFFFFF
+
+
+def _fmix32(h: int) -> int:
+    """MurmurHash3's 32-bit finaliser: a bijection of [0, 2³²) that scatters nearby inputs."""
+    h &= _MASK
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _MASK
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _MASK
+    return h ^ (h >> 16)
+
+
+def sampler_seed(seed: int, worker: int) -> int:
+    """The sampler seed of one worker: ``fmix32((fmix32(seed) + worker) mod 2³²)``.
+
+    ``fmix32`` (MurmurHash3's finaliser) is a bijection of 32-bit integers, so for one ``seed``
+    two different workers in [0, 2³²) never get the same sampler seed, and the same
+    (seed, worker) always gets the same one.
+    """
+    if seed < 0:
+        raise ConfigError(f"seed must be at least 0, but got {seed=}")
+    if not 0 <= worker <= _MASK:
+        raise ConfigError(f"worker must be between 0 and {_MASK}, but got {worker=}")
+    return _fmix32(_fmix32(seed) + worker)
+
+
+def worker_of(worker: int | None, run_id: str) -> int:
+    """``worker``, or when None (auto) an index taken from the hex run id ``run_id`` (the
+    tune run's): unique among concurrent workers in practice (a 32-bit slice of a random run
+    id), but not reproducible; pass explicit indices for that."""
+    if worker is not None:
+        return worker
+    try:
+        return int(run_id, 16) & _MASK
+    except ValueError:
+        raise ConfigError(f"run_id must be a hexadecimal run id, but got {run_id=}") from None
+
+
+def heartbeat() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds, from :data:`HEARTBEAT_ENV` and
+    :data:`GRACE_ENV` (tests shorten them)."""
+    interval = _env_seconds(HEARTBEAT_ENV, HEARTBEAT_S)
+    return interval, _env_seconds(GRACE_ENV, 3 * interval)
+
+
+def _env_seconds(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name} must be a whole number of seconds ≥ 1, but got {name}={raw!r}")
+    return value
+
+
+def _shown(url: str) -> str:
+    """``url`` with any password replaced by ***, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show it as given
+        return url
 
 
 def storage_of(url: str) -> Any:
-    """An Optuna RDB storage for ``url`` (any SQLAlchemy URL); SQLite gets a lock timeout so
-    that several processes can share one file, and its directory is created."""
+    """An Optuna RDB storage for ``url`` (any SQLAlchemy URL, e.g. ``postgresql://…``) with a
+    heartbeat (:func:`heartbeat`) that fails a dead worker's trial and queues it again (up to
+    :data:`MAX_RETRY` times). SQLite gets a lock timeout so that several processes can share
+    one file, and its directory is created. A URL that cannot be opened is a one-line
+    ConfigError naming it (password hidden)."""
     import optuna
     from sqlalchemy.exc import IntegrityError, OperationalError
 
     if not url or "://" not in url:
-        raise ConfigError(f"storage must be an RDB URL such as {DEFAULT_STORAGE}, got {url!r}")
+        raise ConfigError(
+            f"storage must be an RDB URL such as {DEFAULT_STORAGE}, but got storage={url!r}"
+        )
+    interval, grace = heartbeat()
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    _check_reachable(url, kwargs)
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=interval,
+                    grace_period=grace,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                        max_retry=MAX_RETRY
+                    ),
+                )
         except (IntegrityError, OperationalError):
             # two processes creating a new database's schema at once: one wins the insert of
             # the schema version and the other fails; the retry finds the schema in place
@@ -40,11 +143,52 @@ def storage_of(url: str) -> Any:
     raise AssertionError("unreachable")
 
 
-def open_study(storage: Any, name: str, objective: str, *, seed: int = 0, warmup: int = 1):
+def _check_reachable(url: str, engine_kwargs: dict[str, Any]) -> None:
+    """Connect once to ``url``; a bad or unreachable URL becomes a one-line ConfigError."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url, **engine_kwargs)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
+    except Exception as exc:  # any driver's error: the message says which URL and why
+        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        raise ConfigError(
+            f"storage must be a reachable RDB URL, but got storage={_shown(url)!r} ({reason})"
+        ) from None
+
+
+def sampler_of(objective: str, seed: int = 0, worker: int = 0) -> Any:
+    """The sampler of one worker: NSGA-II (``multi``) or TPE with ``constant_liar`` (running
+    trials of other workers count as bad, so workers spread out), seeded with
+    :func:`sampler_seed` of (seed, worker)."""
+    import optuna
+
+    s = sampler_seed(seed, worker)
+    if objective == "multi":
+        return optuna.samplers.NSGAIISampler(seed=s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=s, constant_liar=True)
+
+
+def open_study(
+    storage: Any,
+    name: str,
+    objective: str,
+    *,
+    seed: int = 0,
+    worker: int = 0,
+    warmup: int = 1,
+) -> Any:
     """Create study ``name`` or load it if another process already has (same settings).
 
-    ``multi``: maximise success rate, minimise perturbation, NSGA-II (seeded). ``weighted``:
-    maximise one score, TPE (seeded) and a median pruner over the DGN epochs.
+    ``multi``: maximise success rate, minimise perturbation, NSGA-II. ``weighted``: maximise
+    one score, TPE and a median pruner over the DGN epochs. The sampler is this worker's
+    (:func:`sampler_of`). Two processes creating the study at once both end up with it.
     """
     import optuna
 
@@ -52,13 +196,12 @@ def open_study(storage: Any, name: str, objective: str, *, seed: int = 0, warmup
         raise ConfigError(
             f"objective must be one of {', '.join(OBJECTIVES)}, but got {objective=}"
         )
+    sampler = sampler_of(objective, seed, worker)
     if isinstance(storage, str):
         storage = storage_of(storage)
     if objective == "multi":
-        sampler = optuna.samplers.NSGAIISampler(seed=seed)
         kwargs: dict[str, Any] = {"directions": ["maximize", "minimize"]}
     else:
-        sampler = optuna.samplers.TPESampler(seed=seed)
         kwargs = {
             "direction": "maximize",
             "pruner": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup),

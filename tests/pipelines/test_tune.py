@@ -10,9 +10,10 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from pipelines import attack, train, tune
+from pipelines import _cli, attack, train, tune
 from robust import tracking, tuning
 from robust.errors import ConfigError
+from tests.services import free_port
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +111,22 @@ def test_bad_params_are_one_line_config_errors():
         tune.Params(storage="optuna.db")
     with pytest.raises(ConfigError, match="loss must be one of nce, lrp, susp to be tuned"):
         tune.Params(loss="custom")
+    with pytest.raises(ConfigError, match="worker must be between 0 and 4294967295, but got"):
+        tune.Params(worker=-1)
+    assert tune.Params(worker=2**32 - 1).worker == 2**32 - 1
+
+
+def test_an_unreachable_storage_is_one_line_naming_it(store, capsys):
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/optuna"
+    argv = ["--storage", url, "--n_trials", "1", "--dgn_epochs", "1", "--quiet", "true"]
+    assert _cli.run(tune.main, tune.Params, argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: storage must be a reachable RDB URL, but got storage='{url}' (")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_the_tune_run_logs_its_worker(multi_run):
+    params = MlflowClient().get_run(multi_run).data.params
+    assert (
+        params["worker"] == "auto" and int(params["resolved.worker"]) == int(multi_run, 16) % 2**32
+    )

@@ -1,11 +1,14 @@
 """A process's trials (robust/tuning/_optimize.py): each trial's log is opened through the
 given factory with its params, receives one batch of metrics per scored step and is closed with
-the trial's state; no MLflow is involved."""
+the trial's state; no MLflow is involved. With total_trials a worker waits for other workers'
+running trials, and retries a dead worker's trial."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
+import optuna
 import pytest
 
 from robust import tuning
@@ -77,3 +80,51 @@ def test_optimize_logs_nothing_by_default(digits, trained, tmp_path):
     )  # fmt: skip
     (trial,) = study.trials
     assert trial.state.name == "COMPLETE" and "mlflow_run_id" not in trial.user_attrs
+
+
+def _other_workers_trial(url: str):
+    """A trial another worker is running: its params drawn, its heartbeat recorded."""
+    other = optuna.load_study(study_name="s", storage=tuning.storage_of(url))
+    trial = other.ask()
+    tuning.suggest(trial, tuning.search_space("nce", n_features=64))
+    other._storage.record_heartbeat(trial._trial_id)
+    return other, trial
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # the other worker's ask
+def test_a_worker_waits_for_anothers_running_trial_then_stops_at_the_budget(
+    digits, trained, tmp_path
+):
+    url = f"sqlite:///{tmp_path}/o.db"
+    study = tuning.open_study(url, "s", "multi")
+    other, running = _other_workers_trial(url)
+    threading.Timer(2.0, lambda: other.tell(running, [0.5, 1.0])).start()
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", "multi",
+        n_trials=5, total_trials=2, settings=SETTINGS | {"dgn_epochs": 1}, poll_s=0.2,
+    )  # fmt: skip
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["COMPLETE", "COMPLETE"]  # its own 1 trial + the other's: exactly 2
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # the other worker's ask
+def test_a_dead_workers_trial_is_failed_and_retried_with_its_params(
+    digits, trained, tmp_path, monkeypatch
+):
+    monkeypatch.setenv(tuning.HEARTBEAT_ENV, "1")
+    monkeypatch.setenv(tuning.GRACE_ENV, "1")
+    url = f"sqlite:///{tmp_path}/o.db"
+    study = tuning.open_study(url, "s", "multi", worker=1)
+    _, dead = _other_workers_trial(url)  # never told, never beats again
+    record = Recorder()
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", "multi",
+        n_trials=5, total_trials=2, settings=SETTINGS | {"dgn_epochs": 1, "worker": 1},
+        trial_log=record, poll_s=0.2,
+    )  # fmt: skip
+    trials = study.get_trials()
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.params == trials[0].params and retry.user_attrs["robust.worker"] == 1
+    retried = [o for o in record.opened if o[1] == retry.number]
+    assert retried[0][3]["retry_of"] == dead.number
