@@ -16,8 +16,12 @@ Cases:
   store's start-up included, what each entry point pays) and a second one in the same process
   (the per-stage cost once connected, what each child of ``main`` pays).
 
+- with ``--study``: a tiny whole study (``python -m pipelines.main`` with the parameters of
+  tests/pipelines/test_main.py's ``TINY``: train, fgsm and dgn attacks, metric, retrain c2 and
+  c3, advtrain, evaluate, report), once per store, each on its own fresh store.
+
 Expected: a stage's fixed cost over HTTP ≤ 1.5× SQLite's; a train stage within a few % of it.
-Run: ``python benchmarks/tracking_server.py [--repeats 3] [--epochs 3]``.
+Run: ``python benchmarks/tracking_server.py [--repeats 3] [--epochs 3] [--study]``.
 """
 
 from __future__ import annotations
@@ -76,6 +80,18 @@ def _train(epochs: int) -> Callable[[str, Path], float]:
     return lambda uri, cwd: _run(argv, uri, cwd)[0]
 
 
+_STUDY = [
+    "--epochs", "2", "--attacks", "fgsm,dgn", "--dgn_losses", "nce", "--dgn_epochs", "1",
+    "--pgd_steps", "2", "--metrics", "deepgini,random", "--configs", "c2,c3",
+    "--retrain_seeds", "2", "--retrain_steps", "2", "--retrain_epochs", "1", "--workers", "1",
+    "--quiet", "true", "--device", "cpu",
+]  # fmt: skip
+
+
+def _study(uri: str, cwd: Path) -> float:
+    return _run([sys.executable, "-m", "pipelines.main", *_STUDY], uri, cwd)[0]
+
+
 def _empty(uri: str, cwd: Path) -> dict[str, float]:
     _, out = _run([sys.executable, "-c", _EMPTY], uri, cwd)
     return json.loads(out.strip().splitlines()[-1])
@@ -104,6 +120,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs per store and case")
     ap.add_argument("--epochs", type=int, default=3, help="train stage epochs")
+    ap.add_argument("--study", action="store_true", help="also a tiny study, once per store")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -131,6 +148,17 @@ def main() -> None:
         train = _alternate(_train(args.epochs), stores, client, args.repeats)
         what = f"train stage (digits, {args.epochs} epochs, fresh process), median of"
         print(_line(f"{what} {args.repeats}", train["http"], train["sqlite"]), flush=True)
+
+        if args.study:  # fresh stores: nothing to reuse
+            study_server = mlflow_server(pg.create("study"), tmp / "server-study")
+            fresh = {
+                "http": stack.enter_context(study_server).uri,
+                "sqlite": f"sqlite:///{tmp}/study.db",
+            }
+            times = {name: [] for name in fresh}
+            for name in ("http", "sqlite"):
+                times[name].append(_study(fresh[name], client))
+            print(_line("tiny study (main), once", times["http"], times["sqlite"]), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,18 @@ import dataclasses
 import inspect
 import itertools
 import logging
+import math
 import os
+import signal
 import sys
 import textwrap
+import threading
 import types
 import typing
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from robust.errors import ConfigError, RobustError
+from robust.errors import ConfigError, RobustError, Terminated
 
 P = TypeVar("P")
 AUTO = ("", "auto", "none", "None")
@@ -69,9 +72,12 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
             raise ConfigError(f"{name} must be an integer, but got {name}={raw!r}") from None
     if kind is float:
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, but got {name}={raw!r}") from None
+        if not math.isfinite(value):  # nan makes every comparison false, inf every sum
+            raise ConfigError(f"{name} must be a finite number, but got {name}={raw!r}")
+        return value
     if typing.get_origin(kind) is tuple:
         return tuple(s.strip() for s in raw.split(",") if s.strip())
     return raw
@@ -111,7 +117,9 @@ def parse(cls: type[P], argv: list[str] | None = None) -> P:
 
 
 def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -> int:
-    """Parse parameters and run ``main``; return 0 (done), 2 (bad input, one line) or 130.
+    """Parse parameters and run ``main``; return 0 (done), 2 (bad input, one line), 130
+    (Ctrl-C) or 143 (SIGTERM: a scheduler, ``docker stop``, Ray); an interrupted stage's run
+    ends KILLED.
 
     Any other exception propagates (Python prints its traceback and exits 1).
     """
@@ -119,6 +127,7 @@ def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    previous = _on_sigterm()
     try:
         main(parse(cls, argv))
     except RobustError as exc:
@@ -128,10 +137,29 @@ def run(main: Callable[[P], Any], cls: type[P], argv: list[str] | None = None) -
         print(f"error: {message}", file=sys.stderr)
         fail_adopted_run(message)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (Terminated)
+        from robust.tracking import fail_adopted_run
+
+        why = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(why, file=sys.stderr)
+        fail_adopted_run(why, status="KILLED")
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _on_sigterm() -> Any:
+    """Raise :class:`robust.errors.Terminated` on SIGTERM (main thread only); return the
+    handler it replaces (None when it could not be installed)."""
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, terminate)
 
 
 def entry(main: Callable[[P], Any], cls: type[P]) -> typing.NoReturn:
@@ -169,6 +197,8 @@ def check_min(name: str, value: float | None, low: float, *, strict: bool = Fals
     """Raise a ConfigError unless ``value`` is None (auto) or at least (above) ``low``."""
     if value is None:
         return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, but got {name}={value}")
     if (value <= low) if strict else (value < low):
         bound = f"greater than {low}" if strict else f"at least {low}"
         raise ConfigError(f"{name} must be {bound}, but got {name}={value}")

@@ -77,7 +77,8 @@ class Params(_params.Training):
                 "method=dgn trains the generators, then regenerates the training set, once per "
                 "epoch: every must be epoch (or auto), but got every=batch"
             )
-        _cli.check_min("eps", self.eps, 0)
+        if self.eps is not None:
+            attacks.check_eps(self.eps)
         _cli.check_min("step_size", self.step_size, 0, strict=True)
         for name in ("steps", "dgn_epochs"):
             _cli.check_min(name, getattr(self, name), 1)
@@ -110,8 +111,9 @@ def main(p: Params) -> str:
     params = _cli.as_dict(p) | {"model_run": model_run, "attack_run": attack_run, "eps": eps}
     upstream = {"model": model_run} | ({"attack": attack_run} if attack_run else {})
     with tracking.stage(
-        "advtrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
-    ) as run:
+        "advtrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
+        data=up.data_source(model_run, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         device = str(resolve_device(p.device))

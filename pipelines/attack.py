@@ -117,7 +117,8 @@ class Params(_params.Common):
             dgn.LOSSES[self.loss].resolve({w: getattr(self, w) for w in dgn.WEIGHTS})
         for name in ("star", "dgn_lr", "step_size"):
             _cli.check_min(name, getattr(self, name), 0, strict=True)
-        _cli.check_min("eps", self.eps, 0)
+        if self.eps is not None:
+            attacks.check_eps(self.eps, self.norm)  # L2/L1 again once the inputs are known
         for name in ("steps", "restarts", "batch_size", "n_adv", "dgn_epochs", "dgn_batch_size",
                      "k"):  # fmt: skip
             _cli.check_min(name, getattr(self, name), 1)
@@ -141,8 +142,9 @@ def main(p: Params) -> str:
             upstream["generators"], trained_with = up.dgn_training(p.generators_run, model_run)
             params |= trained_with
     with tracking.stage(
-        "attack", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
-    ) as run:
+        "attack", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
+        data=up.data_source(model_run, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         device = str(resolve_device(p.device))

@@ -56,7 +56,8 @@ class Params(_params.Common):
         for name in ("model_runs", "attack_runs"):
             if getattr(self, name) == ():
                 raise ConfigError(f"{name} must name at least one run id or be auto")
-        _cli.check_min("eps", self.eps, 0)
+        if self.eps is not None:
+            attacks.check_eps(self.eps)
         _cli.check_min("step_size", self.step_size, 0, strict=True)
         _cli.check_min("steps", self.steps, 1)
         _cli.check_min("batch_size", self.batch_size, 1)
@@ -82,8 +83,9 @@ def main(p: Params) -> str:
         | {f"attack.{label}": run_id for label, run_id in cols.items()}
     )
     with tracking.stage(
-        "evaluate", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
-    ) as run:
+        "evaluate", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
+        data=up.data_source(original, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         device = str(resolve_device(p.device))

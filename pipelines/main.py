@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from pipelines import _cli, _study, advtrain, train
 from robust import guidance, results, retraining, tracking
-from robust.attacks import dgn
+from robust.attacks import check_eps, dgn
 from robust.errors import ConfigError
 
 log = logging.getLogger("pipelines.main")
@@ -85,7 +85,8 @@ class Params(train.Params):
             _cli.check_min(name, getattr(self, name), 1)
         for name in ("retrain_epochs", "workers"):
             _cli.check_min(name, getattr(self, name), 1)
-        _cli.check_min("eps", self.eps, 0)
+        if self.eps is not None:
+            check_eps(self.eps)
         if not 0 <= self.alpha <= 1:
             raise ConfigError(f"alpha must be in [0, 1], but got alpha={self.alpha}")
         if self.retrain_seeds < 2:

@@ -82,8 +82,9 @@ def main(p: Params) -> str:
     }
     upstream = {"attack": attack_run, "model": model_run}
     with tracking.stage(
-        "metric", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
-    ) as run:
+        "metric", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
+        data=up.data_source(model_run, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         device = resolve_device(p.device)

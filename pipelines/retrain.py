@@ -106,8 +106,9 @@ def main(p: Params) -> str:
     }  # fmt: skip
     upstream = {"metric": metric_run, "attack": attack_run, "model": model_run}
     with tracking.stage(
-        "retrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet
-    ) as run:
+        "retrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
+        data=up.data_source(model_run, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         run.log_params({"pool_size": pool_size, "budgets": sizes.tolist()})

@@ -51,8 +51,9 @@ def main(p: Params, *, force: bool | None = None) -> str:
     p = p.resolved()
     force = p.force if force is None else force
     with tracking.stage(
-        "train", _cli.as_dict(p), dataset=p.dataset, force=force, quiet=p.quiet
-    ) as run:
+        "train", _cli.as_dict(p), dataset=p.dataset, force=force, quiet=p.quiet,
+        data=(p.dataset, p.data_dir),
+    ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
         seed_everything(p.seed)

@@ -102,7 +102,7 @@ def main(p: Params) -> str:
     }
     with tracking.stage(
         "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
-        quiet=p.quiet,
+        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

@@ -14,3 +14,8 @@ class ConfigError(RobustError, ValueError):
 
 class DataError(RobustError):
     """Input data are missing or malformed: the message names the file and what was expected."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM: a scheduler, ``docker stop``, Ray): handled like
+    Ctrl-C, so the stage run ends KILLED with a message instead of staying RUNNING."""

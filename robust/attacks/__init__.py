@@ -7,7 +7,7 @@ attack and its settings (DGN generators included) and crafts it with one call;
 :func:`default_eps` gives a dataset's default budget.
 """
 
-from robust.attacks._norms import NORMS, lp
+from robust.attacks._norms import NORMS, check_eps, lp, max_distance
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
 from robust.attacks.presets import PRESETS, AdversarialSet, guided_retraining
@@ -22,11 +22,13 @@ __all__ = [
     "AdversarialSet",
     "AttackSpec",
     "bim",
+    "check_eps",
     "craft_set",
     "default_eps",
     "fgsm",
     "guided_retraining",
     "lp",
+    "max_distance",
     "pgd",
     "spec_name",
 ]

@@ -31,6 +31,30 @@ def check_norm(norm: str | int | float) -> str:
     raise ConfigError(f"norm must be one of inf, 2, 1, but got norm={norm!r}")
 
 
+def max_distance(norm: str, dim: int) -> float:
+    """The largest ``norm`` distance between two inputs in [0, 1]^dim: 1 (L∞), √dim (L2) or
+    dim (L1); a budget above it means "any input", not a threat model."""
+    norm = check_norm(norm)
+    return 1.0 if norm == "inf" else math.sqrt(dim) if norm == "2" else float(dim)
+
+
+def check_eps(eps: float, norm: str = "inf", dim: int | None = None) -> None:
+    """Raise a one-line ConfigError unless ``eps`` is finite, ≥ 0 and at most
+    :func:`max_distance` (``dim`` None: only the L∞ bound, which needs no dimension)."""
+    norm = check_norm(norm)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not 0 <= eps < math.inf:
+        raise ConfigError(f"eps must be a finite number of at least 0, but got eps={eps!r}")
+    if dim is None and norm != "inf":
+        return
+    top = max_distance(norm, dim or 1)
+    if eps > top:
+        where = "" if norm == "inf" else f" of {dim} values"
+        raise ConfigError(
+            f"eps must be at most {top:g}, the largest L{norm} distance between two inputs"
+            f"{where} in [0, 1], but got eps={eps:g}"
+        )
+
+
 def lp(delta: Tensor, norm: str) -> Tensor:
     """Per-sample norm of ``delta`` (N, ...) → (N,)."""
     flat = delta.flatten(1)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
-from robust.attacks._norms import check_norm
+from robust.attacks._norms import check_eps, check_norm
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
 from robust.errors import ConfigError
@@ -103,6 +103,7 @@ class AttackSpec:
                 f"eps must be a finite number of at least 0, but got eps={self.eps!r}"
             )
         object.__setattr__(self, "norm", check_norm(self.norm))
+        check_eps(self.eps, self.norm)  # L∞ ≤ 1 here; L2 and L1 once craft sees the inputs
         for name in ("steps", "restarts"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
@@ -171,7 +172,12 @@ class AttackSpec:
 
         Returns:
             (N, C, H, W) tensor like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
+
+        Raises:
+            ConfigError: ``eps`` exceeds the largest ``norm`` distance between two inputs of
+                ``x``'s shape in [0, 1] (√d in L2, d in L1).
         """
+        check_eps(self.eps, self.norm, x[0].numel() if len(x) else None)
         if self.method == "fgsm":
             return fgsm(
                 model,

@@ -5,6 +5,8 @@
 scikit-learn; the others read their standard published files from ``<root>/<name>/``
 (``expected_files(name)`` lists them) and download them with a checksum where a public URL
 exists. See ``robust.data.registry`` for splits and the ``guided_retraining`` preset.
+``fingerprint(name, root=None)`` digests the files a loader reads (for reuse keys) and
+``resolve_root(root=None)`` gives the absolute data directory.
 
 Example:
     >>> from robust.data import load
@@ -13,7 +15,8 @@ Example:
     (1078, 359, 360)
 """
 
+from robust.data._fingerprint import fingerprint
 from robust.data.dataset import Dataset, Split
-from robust.data.registry import DATASETS, expected_files, load
+from robust.data.registry import DATASETS, expected_files, load, resolve_root
 
-__all__ = ["DATASETS", "Dataset", "Split", "expected_files", "load"]
+__all__ = ["DATASETS", "Dataset", "Split", "expected_files", "fingerprint", "load", "resolve_root"]

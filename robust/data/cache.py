@@ -5,12 +5,18 @@ decoded uint8 arrays as ``<root>/<name>/cache-<size>-<gray|rgb>.npz``. The file 
 signature of the source files (names, sizes, modification times) and a format version; a cache
 whose signature no longer matches, or that cannot be read, is ignored and rebuilt. Caches are
 written atomically (temporary file + ``os.replace``) and read with ``allow_pickle=False``.
+
+A cache is never decompressed: ``np.savez`` stores its members uncompressed, so every member must
+be stored and no larger than the cache file itself, and each array's header must declare no more
+bytes than its member holds. A file breaking that cap (corrupt, or a crafted decompression bomb)
+is ignored with a warning naming the member and the cap, and rebuilt, like any unreadable cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import tempfile
 import zipfile
@@ -43,6 +49,10 @@ def read(path: Path, sig: str) -> dict[str, np.ndarray] | None:
     if not path.is_file():
         return None
     try:
+        refusal = _refusal(path)
+        if refusal is not None:
+            log.warning("ignoring cache %s (%s); it will be rebuilt", path, refusal)
+            return None
         with np.load(path, allow_pickle=False) as npz:
             if _KEY not in npz.files or str(npz[_KEY]) != sig:
                 log.info("ignoring stale cache %s", path)
@@ -51,6 +61,35 @@ def read(path: Path, sig: str) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
         log.warning("ignoring unreadable cache %s (%s); it will be rebuilt", path, e)
         return None
+
+
+def _refusal(path: Path) -> str | None:
+    """Why reading the npz at ``path`` could take more memory than the file's size, or None."""
+    limit = path.stat().st_size
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                return f"member {info.filename!r} is compressed; a cache never is"
+            if info.file_size > limit:
+                return (
+                    f"member {info.filename!r} declares {info.file_size:,} bytes, over the "
+                    f"cap of the file's own size, {limit:,} bytes"
+                )
+            with zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    return f"member {info.filename!r} has npy format {version}, not 1.0 or 2.0"
+            n_bytes = math.prod(shape) * dtype.itemsize
+            if n_bytes > info.file_size:
+                return (
+                    f"member {info.filename!r} declares an array of {n_bytes:,} bytes, over the "
+                    f"cap of the member's own size, {info.file_size:,} bytes"
+                )
+    return None
 
 
 def write(path: Path, arrays: Mapping[str, np.ndarray], sig: str) -> None:

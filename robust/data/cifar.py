@@ -8,7 +8,9 @@ holds records of 1 label byte + 3072 pixel bytes (R, G, B planes of 32×32). The
 pickles; robust never unpickles outside data freely, so they are read with a restricted
 unpickler that can only rebuild numpy arrays and refuses anything else with a ``DataError``.
 Archives are not extracted wholesale: only the six expected regular-file members are read and
-written, under names robust builds itself, so a crafted archive cannot write elsewhere.
+written, under names robust builds itself, so a crafted archive cannot write elsewhere. Members
+are read with a size cap and the scan stops after ``MAX_MEMBERS`` entries (see ``archive``), so
+a decompression bomb cannot exhaust memory.
 
 Difference from the seed code: the seed took ``keras.datasets.cifar10`` and split train+test
 70/20/10 unseeded; here the default keeps the official test set and holds out a seeded,
@@ -29,6 +31,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from robust.data.archive import read_capped, too_big
 from robust.data.download import Remote, fetch
 from robust.data.raw import Raw
 from robust.errors import DataError
@@ -61,6 +64,12 @@ REMOTE = Remote(
     page="https://www.cs.toronto.edu/~kriz/cifar.html",
     md5={BIN_ARCHIVE: "c32a1d4ab5d03f1284b67883e8d87530"},
 )
+# A real batch is 30,730,000 bytes (binary) or about 31.0 MB (python, with labels and file
+# names), so 128 MiB refuses no real member with a 4x margin and bounds memory per member.
+MAX_MEMBER_BYTES = 128 << 20
+# The published archives hold 9 entries (the folder, 6 batches, batches.meta, readme.html); the
+# cap bounds the tar headers a crafted archive can make tarfile keep in memory.
+MAX_MEMBERS = 1_000
 _RECORD = 1 + 3 * 32 * 32
 
 
@@ -199,23 +208,60 @@ def _read_folder(folder: Path, files: tuple[str, ...]) -> Raw:
 
 def _extract(archive: Path, folder: str, files: tuple[str, ...], dest: Path) -> None:
     """Copy the expected regular-file members ``folder/<file>`` of ``archive`` into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
+    cap_name = "robust.data.cifar.MAX_MEMBER_BYTES"
     try:
         with tarfile.open(archive, "r:*") as tar:
+            members = _scan(tar, archive, cap_name)
+            dest.mkdir(parents=True, exist_ok=True)
             for f in files:
-                try:
-                    member = tar.getmember(f"{folder}/{f}")
-                except KeyError:
+                member = members.get(f"{folder}/{f}")
+                if member is None:
                     raise DataError(
                         f"{archive} has no member {folder}/{f}; it is not the CIFAR-10 archive "
                         f"(expected {', '.join(f'{folder}/{g}' for g in files)})"
-                    ) from None
+                    )
                 src = tar.extractfile(member) if member.isfile() else None
                 if src is None:
                     raise DataError(f"{archive} member {folder}/{f} is not a regular file")
-                _write_atomic(dest / f, src.read())
+                data = read_capped(
+                    src,
+                    archive=archive,
+                    member=member.name,
+                    cap=MAX_MEMBER_BYTES,
+                    cap_name=cap_name,
+                    declared=member.size,
+                )
+                _write_atomic(dest / f, data)
     except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
         raise DataError(f"cannot read {archive}: {e} (is the archive complete?)") from e
+
+
+def _scan(tar: tarfile.TarFile, archive: Path, cap_name: str) -> dict[str, tarfile.TarInfo]:
+    """Name → entry for every entry of ``tar`` (the last of equal names, as ``getmember``).
+
+    Refuses an archive with more than ``MAX_MEMBERS`` entries or any entry declaring more than
+    ``MAX_MEMBER_BYTES``, before tarfile decompresses past it.
+    """
+    members: dict[str, tarfile.TarInfo] = {}
+    for i, member in enumerate(tar):
+        if i >= MAX_MEMBERS:
+            raise DataError(
+                f"{archive} has more than {MAX_MEMBERS:,} entries "
+                "(robust.data.cifar.MAX_MEMBERS), the CIFAR-10 archive has 9; refusing to "
+                "read further: the file is corrupt or a decompression bomb"
+            )
+        if member.size > MAX_MEMBER_BYTES:
+            raise DataError(
+                too_big(
+                    archive,
+                    member.name,
+                    MAX_MEMBER_BYTES,
+                    cap_name,
+                    f"declares {member.size:,} bytes",
+                )
+            )
+        members[member.name] = member
+    return members
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -3,7 +3,8 @@
 ``fetch`` streams to a temporary file in the destination directory, checks the MD5 and only then
 renames it into place with ``os.replace``, so an interrupted or failed download never leaves a
 partial file behind. Progress goes to stderr through tqdm and is silent when stderr is not a
-terminal.
+terminal. A download larger than ``MAX_DOWNLOAD_BYTES`` (declared by Content-Length or actually
+received) is refused, so a wrong or hostile server cannot fill the disk.
 
 Mirrors: set the environment variable ``ROBUST_DATA_MIRROR`` to a base URL and every loader
 fetches ``<mirror>/<dataset>/<file name>`` instead of the publisher's URL (a lab mirror, a
@@ -30,9 +31,12 @@ from tqdm import tqdm
 
 from robust.errors import ConfigError, DataError
 
-__all__ = ["MIRROR_ENV", "Remote", "fetch", "fetch_all"]
+__all__ = ["MAX_DOWNLOAD_BYTES", "MIRROR_ENV", "Remote", "fetch", "fetch_all"]
 
 MIRROR_ENV = "ROBUST_DATA_MIRROR"
+# The largest published file fetched is GTSRB's training zip, ~276 MB (CIFAR-10's archive is
+# ~170 MB, the IDX files under 30 MB); 1 GiB refuses none with a 3.9x margin.
+MAX_DOWNLOAD_BYTES = 1 << 30
 _SCHEMES = ("http", "https", "file")
 _CHUNK = 1 << 20
 _MD5 = re.compile(r"[0-9a-f]{32}")
@@ -112,7 +116,7 @@ def fetch(
     except DataError:
         tmp.unlink(missing_ok=True)
         raise
-    except (OSError, http.client.HTTPException, ValueError, _Truncated) as e:
+    except (OSError, http.client.HTTPException, ValueError, _Truncated, _TooLarge) as e:
         tmp.unlink(missing_ok=True)
         raise DataError(f"download of {url} failed: {_reason(e)}; {hint}") from e
     except BaseException:
@@ -135,6 +139,8 @@ def _stream(url: str, out, timeout: float) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
+        if total is not None and total > MAX_DOWNLOAD_BYTES:
+            raise _TooLarge(f"Content-Length is {total:,}")
         received = 0
         with tqdm(
             total=total,
@@ -145,9 +151,11 @@ def _stream(url: str, out, timeout: float) -> str:
             disable=not _is_tty(),
         ) as bar:
             while chunk := response.read(_CHUNK):
+                received += len(chunk)
+                if received > MAX_DOWNLOAD_BYTES:
+                    raise _TooLarge("more was received")
                 out.write(chunk)
                 digest.update(chunk)
-                received += len(chunk)
                 bar.update(len(chunk))
     if total is not None and received != total:
         raise _Truncated(f"truncated, got {received} of {total} bytes")
@@ -158,8 +166,18 @@ class _Truncated(Exception):
     """The server sent fewer bytes than its Content-Length announced."""
 
 
+class _TooLarge(Exception):
+    """The download is larger than ``MAX_DOWNLOAD_BYTES``."""
+
+    def __str__(self) -> str:
+        return (
+            f"larger than the cap of {MAX_DOWNLOAD_BYTES:,} bytes "
+            f"(robust.data.download.MAX_DOWNLOAD_BYTES): {self.args[0]}"
+        )
+
+
 def _reason(e: BaseException) -> str:
-    if isinstance(e, _Truncated):
+    if isinstance(e, _Truncated | _TooLarge):
         return str(e)
     if isinstance(e, urllib.error.HTTPError):
         return f"HTTP {e.code} {e.reason}"

@@ -14,7 +14,8 @@ Layout: ``GTSRB/Final_Training/Images/000NN/`` for NN = 00..42, each with ``GT-0
 ``.ppm`` images it lists. The extracted folder or the zip (read in place) are accepted. Images
 vary in size (15..250 px), so they are resized to ``size × size`` (default 48) with Pillow's
 bilinear filter; the whole image is kept (the ROI columns are ignored, as in the seed). Decoded
-arrays are cached (see ``cache``).
+arrays are cached (see ``cache``). Zip members are read with a size cap, ``MAX_MEMBER_BYTES``
+(see ``archive``).
 
 Differences from the seed code: the seed split the same training images ≈80/10/10 into folders
 (unseeded, after converting .ppm to lossy .jpg) and read them with ``cv2.imread(path, 0)`` and
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from robust.data import cache
+from robust.data.archive import read_capped
 from robust.data.download import Remote, fetch
 from robust.data.images import decode_all
 from robust.data.raw import Raw
@@ -51,6 +53,11 @@ REMOTE = Remote(
     page="https://benchmark.ini.rub.de/gtsrb_dataset.html",
     md5={ARCHIVE: "f33fd80ac59bff73c82d25ab499e03a3"},
 )
+# The largest real member is a 250x250 ppm (187,515 bytes; the biggest GT csv is ~80 KB), so
+# 1 MiB refuses none with a 5x margin. decode_all holds up to 1,024 encoded images at once, so
+# this also bounds that to 1 GiB. The cap is per member: the whole zip (~270 MB compressed) is
+# read one member at a time, never at once.
+MAX_MEMBER_BYTES = 1 << 20
 _ARCHIVE_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, zlib.error)
 
 
@@ -120,7 +127,19 @@ class _ZipTree:
 
     def reader(self, rel: str) -> Callable[[], bytes] | None:
         name = f"{IMAGES}/{rel}"
-        return (lambda: self.zf.read(name)) if name in self.names else None
+        return (lambda: self._read(name)) if name in self.names else None
+
+    def _read(self, name: str) -> bytes:
+        info = self.zf.getinfo(name)
+        with self.zf.open(info) as f:
+            return read_capped(
+                f,
+                archive=self.archive,
+                member=name,
+                cap=MAX_MEMBER_BYTES,
+                cap_name="robust.data.gtsrb.MAX_MEMBER_BYTES",
+                declared=info.file_size,
+            )
 
 
 def _load(directory: Path, sig: str, size: int, gray: bool, tree: _FolderTree | _ZipTree) -> Raw:

@@ -175,6 +175,23 @@ def load(
     return ds
 
 
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data directory ``load`` reads, as an absolute path.
+
+    Args:
+        root: the directory; None means the environment variable ``ROBUST_DATA``, else
+            ``./data`` (relative to the working directory).
+
+    Raises:
+        ConfigError: ``root`` is not a path or None, or names a file.
+
+    Example:
+        >>> resolve_root("/srv/data")
+        PosixPath('/srv/data')
+    """
+    return _resolve_root(root).absolute()
+
+
 def _check_name(name: object) -> None:
     if not isinstance(name, str) or name not in DATASETS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

@@ -26,7 +26,9 @@ import copy
 import multiprocessing
 import os
 import pickle
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -35,6 +37,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from robust.data import Split
 from robust.errors import ConfigError
@@ -201,14 +204,23 @@ class Workers:
             state_file.unlink(missing_ok=True)  # every worker has read it (or is gone)
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(now=kind is not None and issubclass(kind, KeyboardInterrupt))
 
-    def close(self) -> None:
-        """Cancel the fits not yet started, wait for the running ones and stop the workers."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
+    def close(self, *, now: bool = False) -> None:
+        """Cancel the fits not yet started, wait for the running ones (``now``: kill them, as
+        on Ctrl-C or SIGTERM) and stop the workers.
+
+        Workers ignore SIGINT and SIGTERM (a signal to the process group reaches them too):
+        the parent alone decides, so an interrupted stage stops them here, once, without a
+        traceback per worker."""
+        if self._executor is None:
+            return
+        if now:  # ProcessPoolExecutor has no public way to stop running tasks before 3.14
+            for process in list((self._executor._processes or {}).values()):
+                process.kill()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = None
 
     def _check_same(self, **given: Any) -> None:
         """Raise a ConfigError unless a call passes what these workers were made with."""
@@ -329,6 +341,11 @@ _BARRIER: Any = None
 def _start_worker(state_file: str, threads: int, barrier: Any) -> None:
     """A worker's initializer: set its thread count and load the shared state, once."""
     global _SHARED, _BARRIER
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the parent stops workers (Workers.close)
+        signal.signal(signum, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing RLock registered with the parent's resource
+    # tracker; a worker killed by Workers.close would leave it behind ("leaked semaphore").
+    tqdm.set_lock(threading.RLock())
     torch.set_num_threads(threads)
     with open(state_file, "rb") as f:
         _SHARED = pickle.load(f)

@@ -157,7 +157,7 @@ def _differences(run, ours: Mapping[str, str], upstream: Mapping[str, str]) -> l
     for name, rid in upstream.items():
         if tags.get(f"robust.upstream.{name}") != rid:
             reasons.append(f"upstream {name} {tags.get(f'robust.upstream.{name}')} != {rid}")
-    for k in sorted(set(ours) | set(theirs)):
+    for k in sorted(ours):  # what the stage logged on its own (n_train, data_path) is no input
         if k in IGNORED_PARAMS or ours.get(k) == theirs.get(k):
             continue
         reasons.append(f"{k}={theirs.get(k)} (now {ours.get(k)})")

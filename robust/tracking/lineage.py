@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from robust.errors import ConfigError, DataError
-from robust.tracking import store
+from robust.tracking import checksums, heartbeat, store
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -47,7 +47,8 @@ _FILES: dict[tuple[str, str, str], Path] = {}
 
 def fetch(run_id: str, *, follow: bool = True):
     """The run ``run_id`` in any status (a reuse pointer followed to its target when
-    ``follow``); an ended run is fetched from the store once per process.
+    ``follow``); an ended run is fetched from the store once per process, and a RUNNING run
+    whose process died (stale heartbeat) is marked FAILED first.
 
     Raises:
         ConfigError: no such run in the store in force.
@@ -64,6 +65,8 @@ def fetch(run_id: str, *, follow: bool = True):
                 f"no run with id {run_id!r} in the tracking store {uri}; pass the id of a "
                 "FINISHED run (see `mlflow ui` or robust.results)"
             ) from None
+        if heartbeat.is_lost(run):  # its process died: it will never end by itself
+            run = heartbeat.mark_lost(store.client(), run)
         if run.info.status in ENDED:
             _RUNS[(uri, run_id)] = run
     target = run.data.tags.get(store.REUSED_FROM_TAG)
@@ -108,9 +111,11 @@ def search(conditions: list[str], *, newest_first: bool = False, limit: int | No
             page_token=token,
             max_results=min(limit or 1000, 1000),
         )
-        found += list(page)
         for run in page:
+            if heartbeat.is_lost(run):
+                run = heartbeat.mark_lost(c, run)
             remember(run)
+            found.append(run)
         token = page.token
         if not token or (limit is not None and len(found) >= limit):
             return found[:limit] if limit is not None else found
@@ -324,30 +329,39 @@ class Lineage:
 
     # ---- artifacts -----------------------------------------------------------------------
     def artifact(self, run_id: str, path: str) -> Path:
-        """Artifact ``path`` of the FINISHED run ``run_id``, downloaded once per process.
+        """Artifact ``path`` of the FINISHED run ``run_id``, downloaded once per process and
+        verified against the checksums the run logged.
 
         Raises:
-            DataError: the run has no such artifact (or it cannot be read from the store).
+            DataError: the run has no such artifact, it cannot be read from the store, or it
+                differs from what the run logged.
         """
-        from mlflow.artifacts import download_artifacts
-        from mlflow.exceptions import MlflowException
-
         run = self.run(run_id)
         key = (store.tracking_uri(), run.info.run_id, path)
         if key not in _FILES or not _FILES[key].exists():
-            try:
-                local = download_artifacts(
-                    artifact_uri=f"{run.info.artifact_uri.rstrip('/')}/{path}",
-                    dst_path=tempfile.mkdtemp(prefix="robust-artifact-"),
-                    tracking_uri=store.tracking_uri(),
-                )
-            except (MlflowException, OSError) as err:
-                raise DataError(
-                    f"run {run.info.run_id} has no readable artifact {path!r}: "
-                    f"{' '.join(str(err).split())[:300]}"
-                ) from None
-            _FILES[key] = Path(local)
+            local = _download(run, path)
+            self._verify(run, path, local)
+            _FILES[key] = local
         return _FILES[key]
+
+    def _verify(self, run, path: str, local: Path) -> None:
+        """Compare a download with the sha256 its run logged (runs that logged none: as is).
+
+        Raises:
+            DataError: a file is missing or differs, naming the run and the artifact.
+        """
+        if checksums.TAG not in run.data.tags:
+            return
+        key = (store.tracking_uri(), run.info.run_id, checksums.ARTIFACT)
+        if key not in _FILES:
+            _FILES[key] = _download(run, checksums.ARTIFACT)
+        expected = json.loads(_FILES[key].read_text(encoding="utf-8"))
+        if bad := checksums.mismatches(local, path, expected):
+            raise DataError(
+                f"artifact {bad[0]!r} of run {run.info.run_id} is missing or damaged (its sha256 "
+                "differs from the one the run logged); rerun that stage (force=true) or pass "
+                "another run"
+            )
 
     def tensors(self, run_id: str, path: str) -> dict[str, Tensor]:
         """A ``.safetensors`` artifact as named tensors (loaded without pickle)."""
@@ -372,6 +386,12 @@ class Lineage:
             raise DataError(f"artifact {path!r} of run {run_id} must be JSON: {err}") from None
 
     # ---- what stages ask -----------------------------------------------------------------
+    def data_source(self, model_run: str, data_dir: str | None = None) -> tuple[str, str | None]:
+        """The dataset name and directory a later stage reads for ``model_run`` (what
+        ``tracking.stage(data=...)`` fingerprints): ``data_dir``, else the train run's."""
+        p = self.params(self.train_run_of(model_run))
+        return p["dataset"], data_dir or param(p, "data_dir")
+
     def dataset_of(self, model_run: str, data_dir: str | None = None) -> Dataset:
         """The dataset exactly as the (underlying) train run loaded it (name, seed, size,
         grayscale, preset); ``data_dir`` overrides the directory it was read from."""
@@ -380,8 +400,7 @@ class Lineage:
         p = self.params(self.train_run_of(model_run))
         size = param(p, "size")
         return data.load(
-            p["dataset"],
-            data_dir or param(p, "data_dir"),
+            *self.data_source(model_run, data_dir),
             seed=int(p["seed"]),
             size=None if size is None else int(size),
             grayscale=p.get("grayscale") == "true",
@@ -392,7 +411,12 @@ class Lineage:
         """The model run's model (``model/``: safetensors + spec, never unpickled)."""
         from robust import models
 
-        return models.load(self.artifact(model_run, MODEL_ARTIFACT), device=device)
+        local = self.artifact(model_run, MODEL_ARTIFACT)
+        try:
+            return models.load(local, device=device)
+        except DataError as err:  # name the run and artifact, not a temporary path
+            message = str(err).replace(str(local), f"{MODEL_ARTIFACT}/")
+            raise DataError(f"the model of run {model_run} cannot be loaded: {message}") from None
 
     def model_and_data(self, model_run: str, data_dir: str | None, device: str = "cpu"):
         """The model run's dataset (as :meth:`dataset_of`) and its model on ``device``."""
@@ -458,6 +482,30 @@ class Lineage:
         """A metric run's pool description (source, index, y, pred) and orders per metric."""
         pool = self.tensors(metric_run, "guidance/pool.safetensors")
         return pool, self.tensors(metric_run, "guidance/order.safetensors")
+
+
+def _download(run, path: str) -> Path:
+    """Download artifact ``path`` of ``run`` into a new temporary directory.
+
+    Raises:
+        DataError: the run has no such artifact (or it cannot be read from the store).
+    """
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(
+            download_artifacts(
+                artifact_uri=f"{run.info.artifact_uri.rstrip('/')}/{path}",
+                dst_path=tempfile.mkdtemp(prefix="robust-artifact-"),
+                tracking_uri=store.tracking_uri(),
+            )
+        )
+    except (MlflowException, OSError) as err:
+        raise DataError(
+            f"run {run.info.run_id} has no readable artifact {path!r}: "
+            f"{' '.join(str(err).split())[:300]}"
+        ) from None
 
 
 def forget() -> None:

@@ -5,8 +5,11 @@ records, so no pipeline repeats it: params and tags (``robust.stage``, ``robust.
 ``robust.upstream.<name>``, code version), wall time, process CPU % and peak RSS, GPU
 utilisation and memory, codecarbon energy and CO2 per phase and in total, MLflow's system
 metrics, buffered per-step metrics sent with ``log_batch``, and failure (status FAILED plus a
-``robust.error`` tag). A run launched by ``mlflow run`` (``MLFLOW_RUN_ID``) is adopted; inside
-another active run the stage becomes its child.
+``robust.error`` tag). A stage that reads a dataset names it (``data=(name, data_dir)``): a
+fingerprint of the files (``data_fingerprint``) joins the reuse key, so changed, emptied or
+corrupted files mean recompute, and the directory read is logged (``data_path``, outside the
+key). A run launched by ``mlflow run`` (``MLFLOW_RUN_ID``) is adopted; inside another active
+run the stage becomes its child.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from robust.tracking import cache, store
+from robust.errors import Terminated
+from robust.tracking import cache, checksums, heartbeat, store
 from robust.tracking.energy import EnergyMeter
 from robust.tracking.lineage import MODEL_ARTIFACT
 from robust.tracking.resources import ResourceMonitor, Usage
@@ -61,6 +65,7 @@ class StageRun:
         self._phase: str | None = None
         self.phases: dict[str, dict[str, float]] = {}
         self._client = store.client()
+        self._checksums: dict[str, str] = {}
         self.outdir = Path(tempfile.mkdtemp(prefix="robust-"))
 
     # ---- metrics -------------------------------------------------------------------------
@@ -126,10 +131,28 @@ class StageRun:
 
     # ---- artifacts -----------------------------------------------------------------------
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Upload one file (its sha256 goes into the run's checksums)."""
+        path = Path(path)
+        self._checksums[_join(artifact_path, path.name)] = checksums.sha256(path)
         self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def log_artifacts(self, directory: str | Path, artifact_path: str | None = None) -> None:
+        """Upload a directory's files (their sha256 go into the run's checksums)."""
+        directory = Path(directory)
+        for f in sorted(p for p in directory.rglob("*") if p.is_file()):
+            rel = f.relative_to(directory).as_posix()
+            self._checksums[_join(artifact_path, rel)] = checksums.sha256(f)
         self._client.log_artifacts(self.run_id, str(directory), artifact_path)
+
+    def log_checksums(self) -> None:
+        """Upload ``robust/checksums.json`` (artifact path → sha256 of everything uploaded) and
+        tag the run, so readers (:class:`robust.tracking.Lineage`) can verify what they read."""
+        if not self._checksums:
+            return
+        path = self._stage_file(checksums.ARTIFACT)
+        path.write_text(json.dumps(self._checksums, indent=1, sort_keys=True))
+        self._client.log_artifact(self.run_id, str(path), _parent(checksums.ARTIFACT))
+        self.set_tags({checksums.TAG: checksums.ARTIFACT})
 
     def log_figure(self, figure, artifact_file: str) -> None:
         """Save a matplotlib figure as an artifact (PNG by extension) and close it."""
@@ -199,6 +222,10 @@ class StageRun:
         shutil.rmtree(self.outdir, ignore_errors=True)
 
 
+def _join(artifact_path: str | None, name: str) -> str:
+    return f"{artifact_path.strip('/')}/{name}" if artifact_path else name
+
+
 def _parent(artifact_file: str) -> str | None:
     parent = str(Path(artifact_file).parent)
     return None if parent == "." else parent
@@ -244,6 +271,7 @@ def stage(
     upstream: Mapping[str, str] | None = None,
     force: bool = False,
     quiet: bool = False,
+    data: tuple[str, str | None] | None = None,
 ) -> Iterator[StageRun]:
     """Open the tracked run of stage ``name`` (or find an identical FINISHED one to reuse).
 
@@ -254,6 +282,8 @@ def stage(
         upstream: run ids this stage consumes, tagged ``robust.upstream.<name>``.
         force: recompute even if an identical FINISHED run exists.
         quiet: pipelines turn progress bars off.
+        data: the dataset the stage reads and its directory (None: ``$ROBUST_DATA``, else
+            ``./data``); its files' fingerprint joins the params and the reuse key.
 
     Yields:
         A ``StageRun``; when ``run.reused`` is True the pipeline should return at once.
@@ -263,13 +293,17 @@ def stage(
         import mlflow
 
         store.configure()
+        read_from = None
+        if data is not None:
+            params, read_from = _with_data(params, *data)
         upstream = dict(upstream or {})
         key = cache.cache_key(name, params, upstream)
         client = store.client()
         adopting = _adopted_run_id()
+        exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
+        heartbeat.sweep(client, [exp])  # runs whose process died are FAILED, not RUNNING
         reuse = None
         if not force:
-            exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
             reuse = cache.find_reusable(client, exp, name, key, params, upstream)
         if reuse is None:
             mlrun = _start_run(mlflow, name, dataset, adopting)
@@ -308,7 +342,9 @@ def stage(
     monitor.begin("__total__")
     run = StageRun(run_id, quiet=quiet, monitor=monitor, energy=energy)
     status = "FAILED"
+    beat = heartbeat.Heartbeat(client, run_id)
     try:
+        beat.start()
         run.set_tags(
             _stage_tags(name, dataset, key, upstream)
             | {
@@ -316,18 +352,23 @@ def stage(
                 "robust.energy.estimate": str(energy.is_estimate).lower(),
             }
         )
-        run.log_params(_new_params(client, run_id, params))
+        run.log_params(
+            _new_params(client, run_id, params) | ({"data_path": read_from} if read_from else {})
+        )
         log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
         yield run
+        run.log_checksums()
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (robust.errors.Terminated)
         status = "KILLED"
-        run.set_tags({"robust.error": "interrupted"})
+        why = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        run.set_tags({"robust.error": why})
         raise
     except BaseException as exc:
         run.set_tags({"robust.error": one_line(exc)})
         raise
     finally:
+        beat.stop()
         total = energy.stop()
         usage = monitor.end("__total__")
         monitor.stop()
@@ -343,6 +384,19 @@ def stage(
         with _quiet_loggers("mlflow.system_metrics"):
             mlflow.end_run(status)
         log.info("%s run %s %s in %.1f s", name, run_id, status, usage.wall_s)
+
+
+def _with_data(
+    params: Mapping[str, Any], name: str, data_dir: str | None
+) -> tuple[dict[str, Any], str]:
+    """``params`` plus the fingerprint of the files of dataset ``name``, and the directory
+    they are read from (``bundled`` for digits). The directory's path is logged but is not
+    part of the key: a copy of the same files reuses."""
+    from robust import data
+
+    fingerprint = data.fingerprint(name, data_dir)
+    root = "bundled" if name == "digits" else str(data.resolve_root(data_dir) / name)
+    return {**params, "data_fingerprint": fingerprint}, root
 
 
 def _start_run(mlflow, name: str, dataset: str | None, adopting: str | None):
@@ -400,14 +454,21 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:5000]
 
 
-def fail_adopted_run(message: str) -> None:
-    """Mark the run ``mlflow run`` created FAILED with ``robust.error`` (errors before stage)."""
+def fail_adopted_run(message: str, status: str = "FAILED") -> None:
+    """Mark the run ``mlflow run`` created FAILED (or KILLED) with ``robust.error``, for a stage
+    that failed before or while it ran. A store that cannot be reached is left as it is: the
+    caller has already said what went wrong."""
     run_id = _adopted_run_id()
     if not run_id:
         return
-    c = store.client()
-    c.set_tag(run_id, "robust.error", message)
-    c.set_terminated(run_id, "FAILED")
+    try:
+        c = store.client()
+        if c.get_run(run_id).info.status not in ("RUNNING", "SCHEDULED"):
+            return  # the stage ended it already, with its own status and message
+        c.set_tag(run_id, "robust.error", message)
+        c.set_terminated(run_id, status)
+    except Exception as exc:
+        log.warning("could not mark run %s %s: %s", run_id, status, one_line(exc))
 
 
 def close() -> None:

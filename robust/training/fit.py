@@ -11,6 +11,7 @@ add nondeterminism on CUDA).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import sys
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from robust.data import Split
 
 _EVAL_BATCH = 1024
+log = logging.getLogger("robust")
 
 
 def _check_split(name: str, split: Split, num_classes: int | None) -> None:
@@ -114,6 +116,12 @@ class _Loop:
             _check_split("val", val, num_classes)
         if check is not None:
             check()
+        if batch_size > len(train.y):  # a user may mean full-batch training: said, not refused
+            log.warning(
+                "batch_size=%d is larger than the %d training inputs: every epoch is one "
+                "full batch of %d",
+                batch_size, len(train.y), len(train.y),
+            )  # fmt: skip
         target = resolve_device(device)
         model.to(target)
         x, y = train.x.to(target), train.y.to(target, torch.long)

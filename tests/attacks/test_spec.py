@@ -235,3 +235,26 @@ def test_default_eps_and_methods():
     assert all(default_eps(d) == 0.3 for d in EPS)
     assert default_eps("cifar10") == default_eps("gtsrb") == 8 / 255
     assert not hasattr(dgn, "EPS")
+
+
+@pytest.mark.parametrize("norm", attacks.NORMS)
+def test_the_eps_bound_is_the_largest_distance_in_the_unit_cube(xy, norm):
+    """max_distance is attained (all-black to all-white) and is the last budget accepted."""
+    x, _ = xy
+    d = x[0].numel()
+    top = attacks.max_distance(norm, d)
+    reach = attacks.lp(torch.ones_like(x[:1]) - torch.zeros_like(x[:1]), norm).item()
+    assert reach == pytest.approx(top)
+    attacks.check_eps(top, norm, d)  # the bound itself is a (degenerate) threat model
+    with pytest.raises(ConfigError, match=rf"^eps must be at most {top:g}, the largest L{norm}"):
+        attacks.check_eps(top * 1.01, norm, d)
+
+
+def test_craft_refuses_a_budget_beyond_the_inputs(trained, xy):
+    x, y = xy  # 8x8 digits: L2 at most 8, L1 at most 64
+    with pytest.raises(ConfigError, match=r"at most 8, the largest L2 distance .* of 64 values"):
+        AttackSpec("pgd", 9.0, norm="2", steps=1).craft(trained, x, y)
+    with pytest.raises(ConfigError, match=r"^eps must be at most 1, the largest Linf distance"):
+        AttackSpec("fgsm", 1.5)  # L∞ needs no inputs: refused at once
+    out = AttackSpec("fgsm", 8.0, norm="2").craft(trained, x, y)
+    assert out.min() >= 0 and out.max() <= 1

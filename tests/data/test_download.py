@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from robust.data import cifar, gtsrb, idx, load
+from robust.data import cifar, download, gtsrb, idx, load
 from robust.data.download import MIRROR_ENV, Remote, fetch
 from robust.errors import ConfigError, DataError
 from tests.data.formats import gtsrb_contents, write_cifar, write_idx_set, write_zip
@@ -23,6 +23,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "1000")
             self.end_headers()
             self.wfile.write(b"x" * 10)
+            return
+        if self.path.endswith("/unannounced"):  # no Content-Length: the body ends at close
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"x" * 3000)
             return
         super().do_GET()
 
@@ -91,6 +96,27 @@ def test_http_error_and_truncation_leave_nothing(served, tmp_path):
     with pytest.raises(DataError, match=r"truncated failed: .*(IncompleteRead|truncated)"):
         fetch(f"{url}/truncated", tmp_path / "t.bin", None, timeout=5)
     assert list(tmp_path.glob("*.bin*")) == [] and list(tmp_path.glob(".*")) == []
+
+
+def test_download_over_the_cap_leaves_nothing(served, tmp_path, monkeypatch):
+    www, url = served
+    (www / "a.bin").write_bytes(bytes(2000))
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 1999)
+    with pytest.raises(
+        DataError,
+        match=rf"^download of {url}/a\.bin failed: larger than the cap of 1,999 bytes "
+        r"\(robust\.data\.download\.MAX_DOWNLOAD_BYTES\): Content-Length is 2,000; get it$",
+    ):
+        fetch(f"{url}/a.bin", tmp_path / "a.bin", None, timeout=5, hint="get it")
+    with pytest.raises(
+        DataError, match=r"unannounced failed: larger than the cap of 1,999 bytes .*: more was"
+    ):
+        fetch(f"{url}/unannounced", tmp_path / "u.bin", None, timeout=5, hint="get it")
+    assert list(tmp_path.iterdir()) == [www]
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 2000)
+    assert fetch(f"{url}/a.bin", tmp_path / "a.bin", None, timeout=5).stat().st_size == 2000
+    monkeypatch.setattr(download, "MAX_DOWNLOAD_BYTES", 3000)
+    assert fetch(f"{url}/unannounced", tmp_path / "u.bin", None, timeout=5).stat().st_size == 3000
 
 
 def test_server_down_names_url_and_hint(dead_url, tmp_path):

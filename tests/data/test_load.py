@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from robust.data import DATASETS, Dataset, expected_files, load
+from robust.data import DATASETS, Dataset, expected_files, load, resolve_root
 from robust.data.registry import DATA_ENV, MAX_SIZE
 from robust.errors import ConfigError
 from tests.data.formats import write_idx_set
@@ -21,7 +21,9 @@ def test_public_names():
         "Dataset",
         "Split",
         "expected_files",
+        "fingerprint",
         "load",
+        "resolve_root",
     ]
 
 
@@ -100,6 +102,23 @@ def test_root_defaults_to_env_then_cwd_data(tmp_path, monkeypatch):
     ds = load("mnist", download=False)
     assert isinstance(ds, Dataset) and len(ds.train) + len(ds.val) == 200
     assert len(load("mnist", Path("data"), download=False).val) == 20
+
+
+def test_resolve_root_is_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    cwd = Path.cwd()
+    assert resolve_root() == cwd / "data"
+    assert resolve_root("rel") == cwd / "rel" and resolve_root("rel").is_absolute()
+    assert resolve_root(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.setenv(DATA_ENV, "env")
+    assert resolve_root() == cwd / "env"
+    assert resolve_root("arg") == cwd / "arg"  # the argument wins
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match=r"^root must be a directory, but got root=.*a file$"):
+        resolve_root("file")
+    with pytest.raises(ConfigError, match=r"root must be a directory path .* but got root=3"):
+        resolve_root(3)
 
 
 @pytest.mark.parametrize("name", DATASETS)

@@ -169,7 +169,7 @@ def test_runs_that_do_not_fit_are_refused(runs):
         ),
         pytest.param(["--alpha", "-0.5"], "alpha=-0.5", id="a<0"),
         pytest.param(["--alpha", "x"], "alpha must be a number", id="a-text"),
-        pytest.param(["--eps", "-1"], "eps must be at least 0", id="eps"),
+        pytest.param(["--eps", "-1"], "eps must be a finite number of at least 0", id="eps"),
         pytest.param(["--steps", "0"], "steps must be at least 1", id="steps"),
         pytest.param(["--dgn_epochs", "0"], "dgn_epochs must be at least 1", id="dgn_epochs"),
         pytest.param(["--step_size", "0"], "step_size must be greater than 0", id="step_size"),

@@ -101,7 +101,7 @@ def test_without_a_train_run_the_error_says_what_to_run(mlflow_store):
     [
         pytest.param(["--method", "cw"], "method must be one of fgsm, pgd, bim", id="method"),
         pytest.param(["--norm", "3"], "norm must be one of inf, 2, 1", id="norm"),
-        pytest.param(["--eps", "-1"], "eps must be at least 0", id="eps"),
+        pytest.param(["--eps", "-1"], "eps must be a finite number of at least 0", id="eps"),
         pytest.param(
             ["--splits", "train,dev"], "splits must be one of train, val, test", id="split"
         ),

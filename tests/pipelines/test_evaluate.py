@@ -241,7 +241,7 @@ def test_bad_run_fails_the_adopted_run_with_one_line(runs, capsys):
         pytest.param(["--model_runs", ","], "model_runs must name at least one run", id="rows"),
         pytest.param(["--attack_runs", " "], "attack_runs must name at least one", id="cols"),
         pytest.param(["--steps", "0"], "steps must be at least 1", id="steps"),
-        pytest.param(["--eps", "-0.1"], "eps must be at least 0", id="eps"),
+        pytest.param(["--eps", "-0.1"], "eps must be a finite number of at least 0", id="eps"),
         pytest.param(["--step_size", "0"], "step_size must be greater than 0", id="step"),
         pytest.param(["--batch_size", "0"], "batch_size must be at least 1", id="batch"),
         pytest.param(["--device", "gpu"], "device must be one of auto, cpu, cuda", id="device"),
