@@ -13,6 +13,66 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 
+# Under CI=true a skipped test fails the run, except a CUDA-only test (tests/markers.py) on a
+# machine without CUDA: a skip there hides a missing dependency or service, never a pass.
+_SKIPPED: list[tuple[str, str]] = []
+
+
+def _skip_reason(report: pytest.CollectReport | pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: reason")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _record_skip(report: pytest.CollectReport | pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _SKIPPED.append((report.nodeid, _skip_reason(report)))
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _record_skip(report)  # a module-level pytest.skip / importorskip
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _record_skip(report)
+
+
+def _cuda_reason() -> str:
+    from tests.markers import CUDA_REASON  # imports torch: only once a skip needs judging
+
+    return CUDA_REASON
+
+
+def _forbidden_skips() -> list[tuple[str, str]]:
+    if os.environ.get("CI") != "true" or not _SKIPPED:
+        return []
+    return [(node, reason) for node, reason in _SKIPPED if reason != _cuda_reason()]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):  # pytest-xdist worker: the controller decides
+        return
+    ok = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if _forbidden_skips() and session.exitstatus in ok:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    forbidden = _forbidden_skips()
+    if forbidden:
+        terminalreporter.section("skipped tests under CI=true", sep="=", red=True, bold=True)
+        terminalreporter.line(
+            f"CI=true: {len(forbidden)} test(s) skipped for a reason other than "
+            f"{_cuda_reason()!r} (tests/markers.py requires_cuda); the run fails:",
+            red=True,
+        )
+        for node, reason in forbidden:
+            terminalreporter.line(f"  SKIPPED {node}: {reason}", red=True)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     from robust.utils import seed_everything

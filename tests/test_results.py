@@ -3,55 +3,24 @@ as children of a parent run (tests/test_results.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
 import mlflow
 import pandas as pd
 import pytest
+import torch
 
-from pipelines import attack, evaluate, metric, retrain, train
-from robust import results
+from robust import data, results
 from robust.errors import ConfigError
+from tests import study_store
 from tests.conftest import isolated_store
-
-
-@dataclass(frozen=True)
-class Study:
-    train: str
-    attack: str
-    metric: str
-    parent: str  # a hand-made parent run holding retrain and evaluate
-    retrain: str
-    evaluate: str
-    main: str  # a parent that reused `train`: it names it by tag robust.child.train only
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("store")
-    with isolated_store(root):
-        train_id = train.main(train.Params(epochs=3, quiet=True))
-        attack_id = attack.main(attack.Params(method="fgsm", quiet=True))
-        metric_id = metric.main(metric.Params(metrics=("deepgini", "random"), quiet=True))
-        with mlflow.start_run(run_name="study") as parent:
-            mlflow.set_tags({"robust.stage": "main", "robust.dataset": "digits"})
-            p = retrain.Params(
-                config="c2",
-                metrics=("deepgini", "random"),
-                steps=2,
-                seeds=2,
-                epochs=1,
-                workers=1,  # in this process: the phases below are the same on every machine
-                quiet=True,
-            )
-            retrain_id = retrain.main(p)
-            evaluate_id = evaluate.main(evaluate.Params(adaptive=False, quiet=True))
-        with mlflow.start_run(run_name="reusing parent") as reusing:
-            mlflow.set_tags({"robust.stage": "main", "robust.child.train": train_id})
-        main_id = reusing.info.run_id
-        yield Study(
-            train_id, attack_id, metric_id, parent.info.run_id, retrain_id, evaluate_id, main_id
-        )
+    built = study_store.build(tmp_path_factory)
+    with isolated_store(built.root):
+        yield built
 
 
 def test_runs_lists_every_stage_run_with_the_documented_columns(study):
@@ -59,7 +28,8 @@ def test_runs_lists_every_stage_run_with_the_documented_columns(study):
     assert list(df.columns) == list(results.RUN_COLUMNS)
     expected = [study.train, study.attack, study.metric, study.parent, study.retrain]
     assert list(df.run_id[:5]) == expected
-    assert set(df.run_id) == {*expected, study.evaluate, study.main}
+    assert set(df.run_id) == {*expected, study.evaluate, study.main, study.named}
+    assert not set(df.run_id) & set(study.pointers.values())  # reuse pointers are not listed
     row = df.set_index("run_id").loc[study.attack]
     assert (row.stage, row.dataset, row.status) == ("attack", "digits", "FINISHED")
     assert row.upstream == {"model": study.train}
@@ -81,6 +51,14 @@ def test_runs_filters_on_stage_dataset_status_and_parent(study):
     assert list(results.runs(parent=study.parent, stage="evaluate").run_id) == [study.evaluate]
     # a reused stage: the main run names it with robust.child.train
     assert list(results.runs(parent=study.main).run_id) == [study.train]
+    # children named through reuse pointers: the pointers' targets
+    assert list(results.runs(parent=study.named).run_id) == [
+        study.train,
+        study.attack,
+        study.metric,
+        study.retrain,
+        study.evaluate,
+    ]
 
 
 def test_runs_rejects_a_bad_status_a_quote_and_an_unknown_parent(study):
@@ -143,7 +121,10 @@ def test_costs_have_a_row_per_phase_and_total(study):
     assert list(df.columns) == list(results.COST_COLUMNS)
     assert list(df.phase) == ["load", "deepgini", "random", "report", "total"]
     assert set(df.run_id) == {study.retrain} and set(df.stage) == {"retrain"}
-    assert (df.time_s > 0).all() and (df.energy_kwh >= 0).all() and (df.cpu_percent > 0).all()
+    assert (df.time_s > 0).all() and (df.energy_kwh >= 0).all() and (df.cpu_percent >= 0).all()
+    # CPU is guaranteed only where real work ran (a short report phase may read 0 when loaded)
+    fits = df.set_index("phase").loc[["deepgini", "random", "total"]]
+    assert (fits.cpu_percent * fits.time_s > 0).all()
     assert (df.peak_rss_mb > 0).all() and df.energy_method.notna().all()
     total = df.set_index("phase").time_s
     assert total["total"] >= total.drop("total").sum() * 0.99
@@ -175,3 +156,103 @@ def test_costs_of_a_tune_run_are_its_own_phases_not_its_trials(study):
     df = results.costs(run.run_id)
     assert list(df.phase) == ["optimize", "total"] and set(df.run_id) == {run.run_id}
     assert (df.time_s > 0).all()
+
+
+def test_every_function_follows_a_reuse_pointer(study):
+    """Pointers made as `mlflow run` makes them (a FINISHED run tagged robust.reused_from, no
+    data of its own): every function given one answers with its target's data."""
+    client = mlflow.MlflowClient()
+    targets = {"train": study.train, "retrain": study.retrain, "evaluate": study.evaluate}
+    for stage, target in targets.items():
+        pointer = client.get_run(study.pointers[stage])
+        assert pointer.info.status == "FINISHED"
+        assert pointer.data.tags["robust.reused_from"] == target
+        assert pointer.data.tags["robust.stage"] == stage
+        assert "time/total_s" not in pointer.data.metrics  # the data are the target's
+        assert not client.list_artifacts(pointer.info.run_id)
+    p = study.pointers
+    x = data.load("digits", seed=0).test.x[:32]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            results.load_model(p["train"])(x), results.load_model(study.train)(x)
+        )
+        torch.testing.assert_close(
+            results.load_model(p["retrain"], "best/deepgini")(x),
+            results.load_model(study.retrain, "best/deepgini")(x),
+        )
+    cost = results.costs(p["train"])
+    assert set(cost.run_id) == {study.train}
+    pd.testing.assert_frame_equal(cost, results.costs(study.train))
+    curves = results.retraining_curves(p["retrain"])
+    assert set(curves.run_id) == {study.retrain}
+    pd.testing.assert_frame_equal(curves, results.retraining_curves(study.retrain))
+    matrix = results.robustness_matrix(p["evaluate"])
+    assert matrix.attrs["run_id"] == study.evaluate
+    pd.testing.assert_frame_equal(matrix, results.robustness_matrix(study.evaluate))
+    # a parent whose robust.child.* tags name pointers: their targets
+    stages = [study.train, study.attack, study.metric, study.retrain, study.evaluate]
+    assert list(dict.fromkeys(results.costs(study.named).run_id)) == stages
+    pd.testing.assert_frame_equal(results.retraining_curves(study.named), curves)
+    pd.testing.assert_frame_equal(results.robustness_matrix(study.named), matrix)
+
+
+def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
+    out = tmp_path / "report"
+    files = results.write_study_report(study.named, out)
+    names = [f.relative_to(out).as_posix() for f in files]
+    assert names[:2] == ["report.md", "report.html"]
+    assert set(names[2:]) == {
+        "figures/retraining_c2.png",
+        "figures/metric_ranking.png",
+        "figures/transfer_matrix.png",
+        "figures/generation_time.png",
+        "figures/stage_costs.png",
+    }
+    for f in files[2:]:
+        assert f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert set(re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)) == set(names[2:])
+    for heading in (
+        "# robust study: digits",
+        "## Stages",
+        "## Guided retraining",
+        "### Configuration c2",
+        "### Metric ranking",
+        "## Attack × defence",
+        "### Transfer robust accuracy",
+        "## Generation time: DGN vs PGD",
+        "## Time and energy per stage",
+    ):
+        assert re.search(rf"^{re.escape(heading)}($|:)", md, re.M), heading
+    assert "Adaptive robust accuracy" not in md  # evaluate ran with adaptive=false
+    # the stages' run ids: the pointers' targets, never the pointers
+    assert f"Parent run {study.named}." in md
+    for run_id in (study.train, study.attack, study.metric, study.retrain, study.evaluate):
+        assert run_id in md
+    for pointer in study.pointers.values():
+        assert pointer not in md
+    # numbers as the store has them
+    client = mlflow.MlflowClient()
+    matrix = results.robustness_matrix(study.evaluate)
+    original = f"train-{study.train[:8]}"
+    train_accuracy = client.get_run(study.train).data.metrics["test/accuracy"]
+    assert matrix.loc[original, "clean"] == pytest.approx(train_accuracy)
+    row = f"| {original} | " + " | ".join(f"{v * 100:.1f}" for v in matrix.loc[original]) + " |"
+    assert row in md
+    train_s = client.get_run(study.train).data.metrics["time/total_s"]
+    assert f"| train | reused | {round(train_s, 1)} | " in md  # computed by earlier runs
+    assert "| here |" not in md
+    assert re.search(r"\| c2 \| 1 \| (DeepGini|Random) \| 0\.\d{4} \[-?\d\.\d{4}, \d\.\d{4}\]", md)
+    assert "| fgsm |" in md  # generation time row
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 5 and 'src="figures' not in html
+    assert study.retrain in html and "<table" in html
+
+
+def test_auto_look_ups_see_past_a_newer_reuse_pointer(study):
+    """A reused `mlflow run -e train` leaves a pointer as the newest train-tagged run; `auto`
+    look-ups must find the run it points to, not give up."""
+    from robust.tracking import Lineage
+
+    # the study's last run tagged robust.stage=train is the pointer to study.train
+    assert Lineage("digits").latest("train") == study.train

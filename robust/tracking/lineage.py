@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,9 +97,16 @@ def param(params: dict[str, str], key: str) -> str | None:
     return None if value in (None, "auto") else value
 
 
-def search(conditions: list[str], *, newest_first: bool = False, limit: int | None = None):
-    """Every run matching all ``conditions`` (MLflow filter clauses) in any experiment,
-    oldest first (or newest first), paged without a cap unless ``limit``."""
+def search(
+    conditions: list[str],
+    *,
+    newest_first: bool = False,
+    limit: int | None = None,
+    keep: Callable[[Any], bool] | None = None,
+):
+    """Every run matching all ``conditions`` (MLflow filter clauses) and ``keep`` in any
+    experiment, oldest first (or newest first), paged without a cap unless ``limit`` (which
+    counts kept runs only: a newer run ``keep`` refuses never hides an older one)."""
     c = store.client()
     exps = [e.experiment_id for e in c.search_experiments()]
     order = ["attributes.start_time " + ("DESC" if newest_first else "ASC")]
@@ -115,7 +123,8 @@ def search(conditions: list[str], *, newest_first: bool = False, limit: int | No
             if heartbeat.is_lost(run):
                 run = heartbeat.mark_lost(c, run)
             remember(run)
-            found.append(run)
+            if keep is None or keep(run):
+                found.append(run)
         token = page.token
         if not token or (limit is not None and len(found) >= limit):
             return found[:limit] if limit is not None else found
@@ -189,8 +198,11 @@ class Lineage:
         if self.dataset:
             conditions.append(f"tags.`robust.dataset` = '{quoted(self.dataset, 'dataset')}'")
         conditions += [f"tags.`{k}` = '{quoted(v, k)}'" for k, v in (tags or {}).items()]
-        runs = search(conditions, newest_first=newest_first, limit=limit)
-        return [r.info.run_id for r in runs if store.REUSED_FROM_TAG not in r.data.tags]
+        runs = search(
+            conditions, newest_first=newest_first, limit=limit,
+            keep=lambda r: store.REUSED_FROM_TAG not in r.data.tags,
+        )  # fmt: skip
+        return [r.info.run_id for r in runs]
 
     def _checked(
         self, name: str, run_id: str | None, stages: str | tuple[str, ...], did: str

@@ -5,16 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTorch
+from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
 from robust.attacks import _common, fgsm, lp, pgd
-
-art = pytest.importorskip("art")
-from art.attacks.evasion import (  # noqa: E402
-    FastGradientMethod,
-    ProjectedGradientDescentPyTorch,
-)
-from art.estimators.classification import PyTorchClassifier  # noqa: E402
 
 
 def _art(model, shape, *, as_attacked=True):

@@ -12,6 +12,7 @@ from robust.explain import relevance
 from robust.models import build
 from robust.models.layers import FlattenHWC
 from tests.explain import reference
+from tests.markers import requires_cuda
 
 ZOO = [
     pytest.param("digits_cnn", (1, 8, 8), id="digits_cnn"),
@@ -200,7 +201,7 @@ def test_in_place_relu_does_not_change_the_input() -> None:
     assert torch.equal(x, x_before)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@requires_cuda
 def test_cuda_matches_cpu() -> None:
     model = _randomise_biases(build("cifar_keras", input_shape=(3, 18, 18))).eval()
     x = torch.rand(9, 3, 18, 18)

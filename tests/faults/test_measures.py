@@ -103,13 +103,27 @@ def test_no_inputs_scores_zero() -> None:
 @pytest.mark.parametrize("measure", [tarantula, ochiai, dstar], ids=lambda m: m.__name__)
 def test_output_has_unit_shape_and_is_a_new_float64_array(measure) -> None:
     rng = np.random.default_rng(0)
-    s = spectrum(np.maximum(rng.normal(size=(20, 3, 2, 2)), 0), rng.random(20) < 0.5)
+    acts = np.maximum(rng.normal(size=(20, 3, 2, 2)), 0)
+    correct = rng.random(20) < 0.5
+    s = spectrum(acts, correct)
     scores = measure(s)
+    before = measure(s)
     assert scores.shape == (3, 2, 2)
     assert scores.dtype == np.float64
     assert scores.flags.writeable
     scores[...] = -1.0  # writing to the result leaves the spectrum alone
-    assert (s.ncs >= 0).all()
+    # the spectrum still holds the counts: unit (c, h, w) is active on an input iff > 0
+    active = acts > 0
+    assert 0 < active.mean() < 1 and 0 < correct.mean() < 1  # every count can be wrong
+    want = {
+        "ncs": active[correct].sum(0),
+        "nus": (~active[correct]).sum(0),
+        "ncf": active[~correct].sum(0),
+        "nuf": (~active[~correct]).sum(0),
+    }
+    for name, counts in want.items():
+        np.testing.assert_array_equal(getattr(s, name), counts, err_msg=name)
+    np.testing.assert_array_equal(measure(s), before)
 
 
 @pytest.mark.parametrize("measure", [tarantula, ochiai, dstar], ids=lambda m: m.__name__)

@@ -13,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 
 from robust.errors import ConfigError, DataError
 from robust.faults import Spectrum, spectrum
+from tests.markers import requires_cuda
 
 
 def loop_counts(acts: np.ndarray, correct: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
@@ -55,7 +56,7 @@ def test_torch_input_gives_the_numpy_counts() -> None:
     assert s == spectrum(acts.numpy(), correct.numpy())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@requires_cuda
 def test_cuda_input_gives_the_cpu_counts() -> None:
     acts = torch.relu(torch.randn(64, 4, 3, 3))
     correct = torch.rand(64) < 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from dnn_tip.neuron_coverage import NAC
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,7 +61,7 @@ def test_real_dense_and_conv_layers_match_the_seed_loop(trained, digits):
 
 
 def test_agrees_with_dnn_tip_nac_on_scaled_traces(real):
-    nac = pytest.importorskip("dnn_tip.neuron_coverage").NAC(0.2)
+    nac = NAC(0.2)
     acts = real.test.acts
     low, high = acts.min(1, keepdims=True), acts.max(1, keepdims=True)
     scores, profiles = nac([(acts - low) / np.where(high > low, high - low, 1)])

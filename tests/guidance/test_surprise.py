@@ -8,6 +8,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from dnn_tip import surprise
 from scipy.stats import gaussian_kde
 
 from robust.errors import ConfigError, DataError
@@ -97,7 +98,6 @@ def test_lsa_equals_scipy_on_real_digits_traces(real):
 def test_lsa_agrees_with_dnn_tip_per_class():
     """dnn-tip's LSA is one KDE; per class it is ours (no filter). It evaluates the density,
     not its log, so 5-d Gaussian clusters keep the densities clear of underflow."""
-    surprise = pytest.importorskip("dnn_tip.surprise")
     rng = np.random.default_rng(3)
     ref_pred, pred = rng.integers(0, 3, 600), rng.integers(0, 3, 120)
     centres = rng.normal(0, 3, (3, 5))
@@ -184,8 +184,53 @@ def test_dsa_on_real_digits_with_self_exclusion(real):
     assert (dsa(tr.acts, tr.pred, pool[:200], pool_pred[:200]) == 0).all()
 
 
+def _near_ties(groups=40, ties=16, dim=20, seed=0):
+    """Per group: a query and ``ties`` class-0 traces on orthogonal axes around it at distance
+    1 + j·1e-9 (j a random permutation of 0..ties-1), so their distances differ in float64 but
+    not in float32 (about 6e-8 relative); each has a class-1 trace straight behind it at a
+    distinct distance, so b (and so DSA) says which of them was taken as x_a. Groups are 10
+    apart: the next-nearest class-0 trace of a query is far outside the float32 rounding."""
+    rng = np.random.default_rng(seed)
+    ref, ref_pred, x = [], [], []
+    for g in range(groups):
+        centre = rng.normal(0, 1, dim) + 10.0 * g * np.eye(dim)[g % dim]
+        axes, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+        offset = rng.permutation(ties)
+        for k in range(ties):
+            trace = centre + (1.0 + 1e-9 * offset[k]) * axes[:, k]
+            ref += [trace, trace + (0.2 + 0.05 * k) * axes[:, k]]
+            ref_pred += [0, 1]
+        x.append(centre)
+    return np.array(ref), np.array(ref_pred), np.array(x), np.zeros(groups, dtype=np.int64)
+
+
+def test_dsa_near_ties_below_float32_resolution_are_resolved_in_float64():
+    """The module promises the float32 screen keeps its 16 nearest candidates and re-measures
+    them in float64, so up to 16 traces within float32 rounding of the nearest still give the
+    exact x_a. Here 16 traces per query tie in float32 (checked) but not in float64."""
+    ref, ref_pred, x, pred = _near_ties()
+    same = np.flatnonzero(ref_pred == 0)
+    wrong_in_float32 = 0
+    for q in x:  # the premise: float32 cannot rank the 16, float64 can
+        d64 = np.linalg.norm(ref[same] - q, axis=1)
+        d32 = np.linalg.norm(ref[same].astype(np.float32) - q.astype(np.float32), axis=1)
+        tied = np.argsort(d64)[:16]
+        # distinct in float64, but spread less than float32's relative resolution (6e-8)
+        assert len(np.unique(d64[tied])) == 16 and np.ptp(d64[tied]) < 2e-8
+        assert np.sort(d64)[16] > 5  # the 17th is far: exactly 16 candidates are needed
+        wrong_in_float32 += int(np.argmin(d32) != np.argmin(d64))
+    assert wrong_in_float32 >= len(x) // 2  # float32 alone mostly picks the wrong x_a
+    want = _brute_dsa(ref, ref_pred, x, pred)
+    for chunk in (None, 1):
+        np.testing.assert_allclose(dsa(ref, ref_pred, x, pred, chunk_size=chunk), want, rtol=1e-12)
+    # the reference set against itself, its own trace excluded: a class-0 trace's 15 group
+    # mates tie again (at √2 · (1 ± 1e-9)), now with the exclusion in the screen
+    own = np.arange(len(ref))
+    got = dsa(ref, ref_pred, ref, ref_pred, self_index=own)
+    np.testing.assert_allclose(got, _brute_dsa(ref, ref_pred, ref, ref_pred, own), rtol=1e-12)
+
+
 def test_dsa_agrees_with_dnn_tip(synth):
-    surprise = pytest.importorskip("dnn_tip.surprise")
     ref, ref_pred, x, pred = synth
     theirs = surprise.DSA(ref, ref_pred, badge_size=50)(x, pred, num_threads=1)
     np.testing.assert_allclose(dsa(ref, ref_pred, x, pred), theirs, rtol=1e-10)

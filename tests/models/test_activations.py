@@ -6,6 +6,7 @@ from torch import nn
 
 from robust.errors import ConfigError
 from robust.models import activations, build
+from tests.markers import requires_cuda
 
 
 @pytest.fixture
@@ -146,7 +147,7 @@ def test_empty_layer_list(model, x) -> None:
         activations(model, x, [])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@requires_cuda
 def test_model_on_cuda_returns_cpu(model, x) -> None:
     acts = activations(model.cuda(), x)
     assert acts.device.type == "cpu"

@@ -5,6 +5,7 @@ import torch
 
 from robust.errors import ConfigError
 from robust.models import build, predict
+from tests.markers import requires_cuda
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_batch_size_limit(model, batch_size) -> None:
         predict(model, torch.rand(2, 1, 8, 8), batch_size=batch_size)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@requires_cuda
 def test_model_on_cuda(model) -> None:
     x = torch.rand(5, 1, 8, 8)
     expected = predict(model, x)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -157,3 +160,55 @@ def test_bad_parameters_fail_before_any_stage_runs(mlflow_store, capsys):
     with pytest.raises(ConfigError, match="size must be at least 1, but got size=0"):
         _study.plan(main.Params(size=0))
     assert results.runs(status=None).empty
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CHILDREN = [
+    "train",
+    *("attack.fgsm", "attack.pgd", "attack.dgn-nce", "attack.dgn-lrp", "attack.dgn-susp"),
+    "attack.guided_retraining",
+    "metric",
+    *("retrain.c1", "retrain.c2", "retrain.c3"),
+    *("advtrain.fgsm", "advtrain.pgd", "advtrain.dgn-nce", "advtrain.dgn-lrp"),
+    *("advtrain.dgn-susp", "advtrain.guided_retraining"),
+    "evaluate",
+]
+
+
+@pytest.mark.slow
+def test_the_default_study_on_digits(mlflow_store, tmp_path):
+    """`python -m pipelines.main` with every default (the README's `mlflow run .`): 18 stages,
+    about 9 minutes on 2 CPU cores. Run with `pytest -m slow`."""
+    env = dict(os.environ, MLFLOW_TRACKING_URI=mlflow_store, PYTHONPATH=str(ROOT))
+    env.pop("MLFLOW_RUN_ID", None)
+    env.pop("MLFLOW_EXPERIMENT_ID", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.main", "--quiet", "true"],  # quiet: no progress bars
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    (parent,) = results.runs(stage="main").run_id
+    client = MlflowClient()
+    assert client.get_run(parent).data.params["dataset"] == "digits"
+    children = _children(parent)
+    assert sorted(children) == sorted(DEFAULT_CHILDREN)
+    for name, run_id in children.items():
+        child = client.get_run(run_id)
+        assert child.info.status == "FINISHED", name
+        assert child.data.tags["mlflow.parentRunId"] == parent, name
+    assert set(results.runs(parent=parent).run_id) == set(children.values())
+    assert results.runs(status="FAILED").empty
+    transfer = results.robustness_matrix(parent)
+    adaptive = results.robustness_matrix(parent, "adaptive")
+    assert transfer.shape == (7, 7) and adaptive.shape == (7, 3)  # original + 6 advtrain
+    out = _report(parent, tmp_path)
+    md = (out / "report.md").read_text()
+    for run_id in children.values():
+        assert run_id in md
+    assert "### Adaptive robust accuracy" in md and "### Configuration c1" in md
+    assert (out / "report.html").exists()
+    assert (out / "figures" / "retraining_c3.png").exists()

@@ -10,6 +10,7 @@ from robust.errors import ConfigError, DataError
 from robust.models import build
 from robust.training import fit
 from robust.utils import seed_everything
+from tests.markers import requires_cuda
 
 KEYS = {"train_loss", "train_accuracy", "val_loss", "val_accuracy"}
 
@@ -174,7 +175,7 @@ def test_data_errors(make_model, blobs) -> None:
         train(make_model(), (float_labels, val_split))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@requires_cuda
 def test_trains_on_cuda(make_model, blobs) -> None:
     model = make_model()
     history = train(model, blobs, device="cuda", epochs=2)
