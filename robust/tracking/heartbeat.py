@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -55,9 +56,16 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="robust-heartbeat", daemon=True)
 
-    def start(self) -> Heartbeat:
-        self._client.set_tag(self._run_id, INTERVAL_TAG, f"{self.interval:g}")
-        self._beat()
+    def tags(self) -> dict[str, str]:
+        """The first beat and the interval, for a caller that logs them with its own tags (one
+        request instead of two)."""
+        return {INTERVAL_TAG: f"{self.interval:g}", HEARTBEAT_TAG: f"{time.time():.3f}"}
+
+    def start(self, *, beat_now: bool = True) -> Heartbeat:
+        """Start beating; ``beat_now=False`` when :meth:`tags` were logged just before."""
+        if beat_now:
+            self._client.set_tag(self._run_id, INTERVAL_TAG, f"{self.interval:g}")
+            self._beat()
         self._thread.start()
         return self
 
@@ -99,8 +107,21 @@ def mark_lost(client: Any, run: Any) -> Any:
     return client.get_run(run_id)
 
 
+_SWEPT: dict[tuple[str, ...], float] = {}
+
+
 def sweep(client: Any, experiment_ids: list[str]) -> list[str]:
-    """Mark every lost RUNNING run of these experiments FAILED; return their ids."""
+    """Mark every lost RUNNING run of these experiments FAILED; return their ids.
+
+    A process sweeps the same experiments at most once per heartbeat interval (a study's
+    stages start seconds apart, and no run can go stale faster than that)."""
+    from robust.tracking import store
+
+    key = (store.tracking_uri(), *sorted(experiment_ids))
+    now = time.monotonic()
+    if now - _SWEPT.get(key, -math.inf) < interval_s():
+        return []
+    _SWEPT[key] = now
     runs = client.search_runs(experiment_ids, "attributes.status = 'RUNNING'")
     lost = [r for r in runs if is_lost(r)]
     for r in lost:

@@ -95,6 +95,22 @@ class StageRun:
         items = [Param(k, cache.canonical(v)) for k, v in params.items()]
         self._client.log_batch(self.run_id, params=items, synchronous=True)
 
+    def log_start(self, params: Mapping[str, Any], tags: Mapping[str, Any]) -> None:
+        """Params (canonical strings) and tags in one request where MLflow's batch limits
+        allow (100 of each), else in two."""
+        from mlflow.entities import Param, RunTag
+
+        if len(params) > 100 or len(tags) > 100:
+            self.set_tags(tags)
+            self.log_params(params)
+            return
+        self._client.log_batch(
+            self.run_id,
+            params=[Param(k, cache.canonical(v)) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+            synchronous=True,
+        )
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
@@ -344,17 +360,18 @@ def stage(
     status = "FAILED"
     beat = heartbeat.Heartbeat(client, run_id)
     try:
-        beat.start()
-        run.set_tags(
+        tags = (
             _stage_tags(name, dataset, key, upstream)
             | {
                 "robust.energy.method": energy.method,
                 "robust.energy.estimate": str(energy.is_estimate).lower(),
             }
+            | beat.tags()
         )
-        run.log_params(
-            _new_params(client, run_id, params) | ({"data_path": read_from} if read_from else {})
-        )
+        # a run robust just created holds no params yet: no need to ask (one request saved)
+        logged = _new_params(client, run_id, params) if adopting else dict(params)
+        run.log_start(logged | ({"data_path": read_from} if read_from else {}), tags)
+        beat.start(beat_now=False)
         log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
         yield run
         run.log_checksums()

@@ -57,6 +57,16 @@ def test_sigterm_ends_the_stage_killed_with_exit_143_and_one_line(mlflow_store, 
     assert run.info.status == "KILLED" and run.data.tags["robust.error"] == "terminated"
 
 
+def _is_worker(process) -> bool:
+    """A multiprocessing worker (not the resource tracker, not a short-lived git call)."""
+    import psutil
+
+    try:
+        return "spawn_main" in " ".join(process.cmdline())
+    except psutil.Error:  # gone, or a zombie, meanwhile
+        return False
+
+
 def test_sigterm_stops_retrain_workers_cleanly(mlflow_store, tmp_path):
     """Retrain fits in worker processes: SIGTERM stops them with the stage, without a
     traceback per worker or a semaphore left to the resource tracker."""
@@ -79,8 +89,9 @@ def test_sigterm_stops_retrain_workers_cleanly(mlflow_store, tmp_path):
     workers: list[psutil.Process] = []
     while len(workers) < 2:  # both workers are up (the resource tracker is a child too)
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
-        kids = psutil.Process(process.pid).children(recursive=True)
-        workers = [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+        workers = [
+            k for k in psutil.Process(process.pid).children(recursive=True) if _is_worker(k)
+        ]
         time.sleep(0.5)
     time.sleep(3)  # fitting now
     process.send_signal(signal.SIGTERM)
