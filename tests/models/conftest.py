@@ -1,10 +1,19 @@
-"""Shared fixtures: every test starts from the same seeded RNGs."""
+"""Fixtures of the model tests: an untrained digits CNN and a batch of random inputs."""
+
+from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
-from robust.utils import seed_everything
+from robust.models import build
 
 
-@pytest.fixture(autouse=True)
-def _seed() -> None:
-    seed_everything(0)
+@pytest.fixture
+def model() -> nn.Module:
+    return build("digits_cnn")
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.rand(10, 1, 8, 8)

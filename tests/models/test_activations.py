@@ -5,18 +5,8 @@ import torch
 from torch import nn
 
 from robust.errors import ConfigError
-from robust.models import activations, build
+from robust.models import activations
 from tests.markers import requires_cuda
-
-
-@pytest.fixture
-def model() -> nn.Module:
-    return build("digits_cnn")
-
-
-@pytest.fixture
-def x() -> torch.Tensor:
-    return torch.rand(10, 1, 8, 8)
 
 
 def no_hooks_left(model: nn.Module) -> bool:

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from robust import guidance
 from robust.errors import ConfigError, DataError
-from robust.models import activations, build
+from robust.models import activations
 from robust.models.predict import predict
 from robust.models.traces import Traces, traces
-
-
-@pytest.fixture
-def model() -> nn.Module:
-    return build("digits_cnn")
-
-
-@pytest.fixture
-def x() -> torch.Tensor:
-    return torch.rand(10, 1, 8, 8)
 
 
 def _traces(n: int, offset: float = 0.0) -> Traces:
