@@ -18,10 +18,10 @@ Cases:
 
 - with ``--study``: a tiny whole study (``python -m pipelines.main`` with the parameters of
   tests/pipelines/test_main.py's ``TINY``: train, fgsm and dgn attacks, metric, retrain c2 and
-  c3, advtrain, evaluate, report), once per store, each on its own fresh store.
+  c3, advtrain, evaluate, report), twice per store in ABBA order, each on a fresh store.
 
 Expected: a stage's fixed cost over HTTP ≤ 1.5× SQLite's; a train stage within a few % of it.
-Run: ``python benchmarks/tracking_server.py [--repeats 3] [--epochs 3] [--study]``.
+Run: ``python benchmarks/tracking_server.py [--repeats 3] [--epochs 3] [--study | --only-study]``.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3, help="runs per store and case")
     ap.add_argument("--epochs", type=int, default=3, help="train stage epochs")
-    ap.add_argument("--study", action="store_true", help="also a tiny study, once per store")
+    ap.add_argument("--study", action="store_true", help="also a tiny study, twice per store")
+    ap.add_argument("--only-study", action="store_true", help="the tiny study alone")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -135,30 +136,33 @@ def main() -> None:
         client.mkdir()
         stores = {"http": server.uri, "sqlite": f"sqlite:///{tmp}/mlflow.db"}
 
-        empty = _alternate(_empty, stores, client, args.repeats)
-        for key, what in (
-            ("first", "empty stage, first in a fresh process"),
-            ("next", "empty stage, next in the same process"),
-        ):
-            http = [r[key] for r in empty["http"]]
-            sqlite = [r[key] for r in empty["sqlite"]]
-            goal = " (goal ≤ 1.5×)" if key == "first" else ""
-            print(_line(f"{what}, median of {args.repeats}", http, sqlite, goal), flush=True)
+        if not args.only_study:
+            empty = _alternate(_empty, stores, client, args.repeats)
+            for key, what in (
+                ("first", "empty stage, first in a fresh process"),
+                ("next", "empty stage, next in the same process"),
+            ):
+                http = [r[key] for r in empty["http"]]
+                sqlite = [r[key] for r in empty["sqlite"]]
+                goal = " (goal ≤ 1.5×)" if key == "first" else ""
+                print(_line(f"{what}, median of {args.repeats}", http, sqlite, goal), flush=True)
 
-        train = _alternate(_train(args.epochs), stores, client, args.repeats)
-        what = f"train stage (digits, {args.epochs} epochs, fresh process), median of"
-        print(_line(f"{what} {args.repeats}", train["http"], train["sqlite"]), flush=True)
+            train = _alternate(_train(args.epochs), stores, client, args.repeats)
+            what = f"train stage (digits, {args.epochs} epochs, fresh process), median of"
+            print(_line(f"{what} {args.repeats}", train["http"], train["sqlite"]), flush=True)
 
-        if args.study:  # fresh stores: nothing to reuse
-            study_server = mlflow_server(pg.create("study"), tmp / "server-study")
-            fresh = {
-                "http": stack.enter_context(study_server).uri,
-                "sqlite": f"sqlite:///{tmp}/study.db",
-            }
-            times = {name: [] for name in fresh}
-            for name in ("http", "sqlite"):
-                times[name].append(_study(fresh[name], client))
-            print(_line("tiny study (main), once", times["http"], times["sqlite"]), flush=True)
+        if args.study or args.only_study:  # a fresh store each time, in ABBA order
+            times: dict[str, list[float]] = {"http": [], "sqlite": []}
+            for i in range(2):
+                for name in ("http", "sqlite") if i == 0 else ("sqlite", "http"):
+                    with contextlib.ExitStack() as fresh:
+                        if name == "http":
+                            srv = mlflow_server(pg.create(f"study{i}"), tmp / f"server-study{i}")
+                            uri = fresh.enter_context(srv).uri
+                        else:
+                            uri = f"sqlite:///{tmp}/study{i}.db"
+                        times[name].append(_study(uri, client))
+            print(_line("tiny study (main), median of 2", times["http"], times["sqlite"]))
 
 
 if __name__ == "__main__":
