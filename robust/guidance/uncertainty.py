@@ -41,7 +41,8 @@ def softmax_entropy(probs: np.ndarray | Tensor, base: float = 2) -> np.ndarray:
 
     Args:
         probs: (N, K) class probabilities (rows ≥ 0 summing to 1), numpy or torch.
-        base: logarithm base (> 0, ≠ 1); 2 gives bits, as seed 000.
+        base: logarithm base, > 1 (below 1 every entropy is negative); 2 gives bits, as seed
+            000.
 
     Returns:
         (N,) float64 in [0, log_base K].
@@ -50,8 +51,8 @@ def softmax_entropy(probs: np.ndarray | Tensor, base: float = 2) -> np.ndarray:
         >>> softmax_entropy(np.array([[1.0, 0.0], [0.5, 0.5]])).tolist()
         [0.0, 1.0]
     """
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or base <= 0 or base == 1:
-        raise ConfigError(f"base must be a number > 0 other than 1, but got {base=}")
+    if isinstance(base, bool) or not isinstance(base, (int, float)) or not 1 < base < math.inf:
+        raise ConfigError(f"base must be a number greater than 1, but got {base=}")
     p = probabilities(probs)
     nats = -torch.special.xlogy(p, p).sum(1)
     return (nats / math.log(base)).clamp_min(0).numpy()
