@@ -209,6 +209,7 @@ class Comparison:
         per_seed: each seed's mean difference over those budgets.
         interval: mean and CI of ``per_seed``.
         verdict: :func:`verdict` of the interval.
+        confidence: the interval's confidence level.
     """
 
     metric: str
@@ -218,11 +219,13 @@ class Comparison:
     per_seed: tuple[float, ...]
     interval: Interval
     verdict: str
+    confidence: float = 0.95
 
     def line(self, quantity: str = "accuracy_combined") -> str:
         """One human-readable sentence (the pipeline logs it)."""
         i = self.interval
-        ci = "" if i.n < 2 else f", 95 % CI [{i.low:+.4f}, {i.high:+.4f}]"
+        level = f"{self.confidence * 100:g} % CI"
+        ci = "" if i.n < 2 else f", {level} [{i.low:+.4f}, {i.high:+.4f}]"
         budgets = ", ".join(map(str, self.n_inputs))
         return (
             f"{self.metric} vs {self.baseline} at ≤ {self.budget:.0%} of the pool "
@@ -299,5 +302,6 @@ def compare(
             tuple(float(d) for d in diff),
             interval,
             verdict(interval, baseline),
+            confidence,
         )
     return out

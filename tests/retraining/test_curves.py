@@ -172,3 +172,53 @@ def test_compare_rejects():
     other = curves([10, 15], [[0.5, 0.6]])
     with pytest.raises(DataError, match=r"^nc and random must share seeds and budgets"):
         compare({"random": c, "nc": other}, 20, budget=1)
+
+
+def test_an_interval_prints_its_mean_and_bounds():
+    assert str(mean_ci([0.7])) == "0.7"  # one seed: no bounds
+    assert str(mean_ci([1.0, 2.0, 3.0])) == "2 [-0.4841, 4.484]"
+
+
+def test_the_confidence_level_is_passed_on_everywhere():
+    c = curves([0, 10, 20], [[0.5, 0.6, 0.7], [0.5, 0.65, 0.8], [0.5, 0.62, 0.66]])
+    r = curves([0, 10, 20], [[0.5, 0.55, 0.6], [0.5, 0.6, 0.6], [0.5, 0.58, 0.61]])
+    col = c.values["accuracy_combined"][:, 1]
+    low, high = c.ci(confidence=0.9)[:, 1]
+    assert (low, high) == (mean_ci(col, 0.9).low, mean_ci(col, 0.9).high)
+    assert summarise(c, 100, confidence=0.9)["auc"] == mean_ci(
+        auc(c.n_inputs / 100, c.values["accuracy_combined"]), 0.9
+    )
+    (cmp,) = compare({"m": c, "random": r}, 100, budget=0.2, confidence=0.9).values()
+    assert cmp.interval == mean_ci(cmp.per_seed, 0.9)
+    assert ", 90 % CI [" in cmp.line() and "95 %" not in cmp.line()
+    (default,) = compare({"m": c, "random": r}, 100, budget=0.2).values()
+    assert ", 95 % CI [" in default.line()
+
+
+def test_verdict_boundaries_and_the_baseline_name():
+    assert verdict(Interval(-1.0, -2.0, 0.0, 3)) == "no significant difference"
+    assert verdict(Interval(1.0, 0.0, 2.0, 3)) == "no significant difference"
+    assert verdict(Interval(1.0, 0.5, 2.0, 3), "gini") == "beats gini"
+    assert verdict(Interval(-1.0, -2.0, -0.5, 3), "gini") == "worse than gini"
+    assert verdict(Interval(1.0, math.nan, math.nan, 1)) == "no CI with one seed"
+
+
+def test_budget_mask_keeps_a_one_input_step():
+    assert budget_mask(np.array([0, 1, 2, 6]), 10, 0.5).tolist() == [False, True, True, False]
+
+
+def test_compare_defaults_and_limits():
+    c = curves([0, 10, 30, 60], [[0.5, 0.7, 0.8, 0.9], [0.5, 0.72, 0.81, 0.9]])
+    r = curves([0, 10, 30, 60], [[0.5, 0.6, 0.7, 0.9], [0.5, 0.61, 0.7, 0.9]])
+    (default,) = compare({"m": c, "random": r}, 100).values()
+    assert default.budget == 0.3 and default.n_inputs == (10, 30)
+    (vs_gini,) = compare({"m": c, "gini": r}, 100, baseline="gini").values()
+    assert vs_gini.verdict == "beats gini" and vs_gini.line().endswith("→ beats gini")
+    with pytest.raises(ConfigError, match=r"^budget must be in \(0, 1\]"):
+        compare({"m": c, "random": r}, 100, budget=1.5)
+    assert default.as_dict() == {
+        "metric": "m", "baseline": "random", "budget": 0.3, "n_inputs": [10, 30],
+        "per_seed": list(default.per_seed), "mean": default.interval.mean,
+        "ci_low": default.interval.low, "ci_high": default.interval.high, "n": 2,
+        "verdict": default.verdict,
+    }  # fmt: skip
