@@ -86,3 +86,69 @@ def test_set_coverage_unites_chunks_and_handles_no_inputs(monkeypatch):
     assert whole > per_input.max()  # the union covers more than any one input
     assert set_coverage(np.zeros((0, 30))) == 0.0
     assert neuron_coverage(np.zeros((0, 30))).shape == (0,)
+
+
+# --- the one-line errors of bad activations name the argument and what was wrong ---------------
+REF = np.random.default_rng(0).random((20, 4))
+REF_PRED = np.arange(20) % 2
+
+
+@pytest.mark.parametrize("metric", ["lsa", "dsa"])
+@pytest.mark.parametrize(
+    ("which", "value", "message"),
+    [
+        ("train_acts", np.zeros(20), r"^train_acts must be activation traces of shape "
+         r"\(N, features\), but got shape \(20,\)$"),
+        ("train_acts", REF.astype(np.complex64), r"^train_acts must be numeric, but got dtype "
+         r"torch.complex64$"),
+        ("train_acts", np.zeros((20, 0)), r"^train_acts must have at least one feature, but "
+         r"got shape \(20, 0\)$"),
+        ("acts", np.full((3, 4), np.inf), r"^acts must be finite, but holds NaN or inf$"),
+        ("acts", np.zeros((3, 5)), r"^acts must have the reference traces' 4 features, but "
+         r"have 5$"),
+        ("train_pred", np.zeros(19, int), r"^train_pred must have one class per trace, shape "
+         r"\(20,\), but got \(19,\)$"),
+        ("pred", np.zeros(3), r"^pred must hold integer classes, but got dtype float64$"),
+        ("pred", -np.ones(3, int), r"^pred must hold classes ≥ 0, but has -1$"),
+    ],
+)  # fmt: skip
+def test_surprise_inputs_are_checked_by_name(metric, which, value, message):
+    from robust.guidance import dsa, lsa
+
+    args = {"train_acts": REF, "train_pred": REF_PRED, "acts": REF[:3], "pred": REF_PRED[:3]}
+    args[which] = value
+    fn = lsa if metric == "lsa" else dsa
+    with pytest.raises(DataError, match=message):
+        fn(**args)
+
+
+@pytest.mark.parametrize(
+    ("acts", "message"),
+    [
+        ([], r"^acts must hold at least one layer's activations, but got none$"),
+        (np.zeros((3, 4), int), r"^acts must be \(N, units\) dense or \(N, C, H, W\) conv "
+         r"activations, but got torch.int64 of shape \(3, 4\)$"),
+        (np.zeros((3, 2, 0, 0)), r"^acts must be .* but got torch.float64 of shape "
+         r"\(3, 2, 0, 0\)$"),
+        (np.full((3, 4), np.nan), r"^acts must not hold NaN$"),
+        ([np.zeros((3, 4)), np.zeros((2, 4))], r"^acts layers must cover the same inputs, but "
+         r"got \[3, 2\]$"),
+    ],
+)  # fmt: skip
+def test_coverage_inputs_are_checked(acts, message):
+    with pytest.raises(DataError, match=message):
+        neuron_coverage(acts)
+
+
+def test_tensors_and_arrays_give_the_same_scores():
+    from robust.guidance import dsa, lsa
+
+    rng = np.random.default_rng(1)
+    ref, x = rng.random((40, 6)), rng.random((5, 6))
+    ref_pred, pred = np.arange(40) % 2, np.arange(5) % 2
+    t = torch.from_numpy
+    assert np.array_equal(lsa(ref, ref_pred, x, pred), lsa(t(ref), t(ref_pred), t(x), t(pred)))
+    assert np.array_equal(dsa(ref, ref_pred, x, pred), dsa(t(ref), t(ref_pred), t(x), t(pred)))
+    acts = rng.random((5, 3, 2, 2))
+    assert np.array_equal(neuron_coverage(acts), neuron_coverage(t(acts)))
+    assert np.array_equal(neuron_coverage([acts, x]), neuron_coverage([t(acts), t(x)]))
