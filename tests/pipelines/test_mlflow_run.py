@@ -19,7 +19,8 @@ def _mlflow_run(args: list[str], uri: str) -> subprocess.CompletedProcess:
     env.pop("MLFLOW_RUN_ID", None)
     return subprocess.run(
         [str(Path(bindir) / "mlflow"), "run", str(ROOT), *args, "--env-manager", "local"],
-        cwd=ROOT,
+        # the store's directory: a new store's artifact root is ./mlruns of the working directory
+        cwd=Path(uri.removeprefix("sqlite:///")).parent,
         env=env,
         capture_output=True,
         text=True,
