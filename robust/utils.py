@@ -53,3 +53,15 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         yield model
     finally:
         model.train(was_training)
+
+
+def redact(text: str, url: str | None = None) -> str:
+    """``text`` with the password of ``url`` (default: ``text`` itself, a URL) shown as ``***``:
+    store and storage URLs go into messages and logs, their passwords must not."""
+    import urllib.parse
+
+    try:
+        password = urllib.parse.urlsplit(text if url is None else url).password
+    except ValueError:  # not a URL
+        return text
+    return text.replace(f":{password}@", ":***@").replace(password, "***") if password else text

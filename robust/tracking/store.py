@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from robust.errors import ConfigError
+from robust.utils import redact
 
 DEFAULT_TRACKING_URI = "sqlite:///mlruns/mlflow.db"
 REUSED_FROM_TAG = "robust.reused_from"
@@ -87,27 +88,8 @@ SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file")
 """The stores robust accepts (MLflow's, without Databricks); a plain path is a file store."""
 
 
-def redact(uri: str) -> str:
-    """``uri`` with its password replaced by ``***`` (messages and logs must not show it)."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
 def _cannot_open(uri: str, exc: BaseException) -> str:
-    text = str(exc)
-    try:
-        import urllib.parse
-
-        if password := urllib.parse.urlsplit(uri).password:
-            text = text.replace(password, "***")
-    except ValueError:
-        pass
-    reason = " ".join(f"{type(exc).__name__}: {text}".split())[:300]
+    reason = " ".join(f"{type(exc).__name__}: {redact(str(exc), uri)}".split())[:300]
     return f"the tracking store {redact(uri)} cannot be opened ({reason}); {_FIX}"
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from robust.errors import ConfigError
+from robust.utils import redact
 
 OBJECTIVES = ("multi", "weighted")
 DEFAULT_STORAGE = "sqlite:///mlruns/optuna.db"
@@ -92,16 +93,6 @@ def _env_seconds(name: str, default: int) -> int:
     return value
 
 
-def _shown(url: str) -> str:
-    """``url`` with any password replaced by ***, for messages."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show it as given
-        return url
-
-
 def storage_of(url: str) -> Any:
     """An Optuna RDB storage for ``url`` (any SQLAlchemy URL, e.g. ``postgresql://…``) with a
     heartbeat (:func:`heartbeat`) that fails a dead worker's trial and queues it again (up to
@@ -155,9 +146,9 @@ def _check_reachable(url: str, engine_kwargs: dict[str, Any]) -> None:
         finally:
             engine.dispose()
     except Exception as exc:  # any driver's error: the message says which URL and why
-        reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+        reason = " ".join(redact(str(getattr(exc, "orig", None) or exc), url).split())
         raise ConfigError(
-            f"storage must be a reachable RDB URL, but got storage={_shown(url)!r} ({reason})"
+            f"storage must be a reachable RDB URL, but got storage={redact(url)!r} ({reason})"
         ) from None
 
 
