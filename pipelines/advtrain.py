@@ -136,8 +136,9 @@ def main(p: Params) -> str:
                     p.method, eps, steps=p.steps, step_size=p.step_size, seed=p.seed
                 )
                 adversarial["attack"] = online_attack(spec)
-        seed_everything(p.seed)  # as the train stage, so a fresh model starts as it did
-        model = source if p.start == "finetune" else models.rebuild(source)
+        seed_everything(p.seed)
+        # as the train stage, so a fresh model starts as it did
+        model = source if p.start == "finetune" else models.rebuild(source, seed=p.seed)
         run.log_params(
             {"n_pairs": len(train.y), "n_val": len(ds.val), "n_test": len(ds.test),
              "n_parameters": sum(t.numel() for t in model.parameters())}

@@ -62,7 +62,7 @@ def main(p: Params, *, force: bool | None = None) -> str:
                 p.dataset, p.data_dir, seed=p.seed, size=p.size, grayscale=p.grayscale,
                 preset=p.preset,
             )  # fmt: skip
-        model = models.build(p.model, ds.input_shape, ds.num_classes)
+        model = models.build(p.model, ds.input_shape, ds.num_classes, seed=p.seed)
         run.log_params(
             {"n_train": len(ds.train), "n_val": len(ds.val), "n_test": len(ds.test),
              "n_parameters": sum(t.numel() for t in model.parameters())}

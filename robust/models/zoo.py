@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+import torch
+
 from robust.errors import ConfigError
 from robust.models import deepcustom, digits, guided_retraining
 from robust.models.layers import ZooModel, check_input_shape, check_num_classes
@@ -67,13 +69,18 @@ def build(
     name: str,
     input_shape: Sequence[int] | None = None,
     num_classes: int | None = None,
+    *,
+    seed: int | None = None,
 ) -> ZooModel:
-    """Build a zoo model with fresh Keras-initialised weights (seed torch first to repeat).
+    """Build a zoo model with fresh Keras-initialised weights.
 
     Args:
         name: one of :data:`MODELS`.
         input_shape: (C, H, W) of the inputs; ``None`` means the architecture's native shape.
         num_classes: number of output logits; ``None`` means the architecture's native count.
+        seed: the weights are drawn from ``torch.manual_seed(seed)``: the same on any worker
+            and in any process, and torch's global random state is left as it was. None draws
+            from the global state (seed torch first to repeat).
 
     Returns:
         A :class:`~robust.models.layers.ZooModel` on the CPU in training mode, mapping
@@ -96,7 +103,13 @@ def build(
         kwargs["input_shape"] = check_input_shape(input_shape)
     if num_classes is not None:
         kwargs["num_classes"] = check_num_classes(num_classes)
-    return _ARCHITECTURES[name](**kwargs)
+    if seed is None:
+        return _ARCHITECTURES[name](**kwargs)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed must be an int >= 0 or None, but got seed={seed!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _ARCHITECTURES[name](**kwargs)
 
 
 def default_model(dataset: str) -> str:
@@ -112,21 +125,22 @@ def default_model(dataset: str) -> str:
     return _DEFAULT_MODELS[dataset]
 
 
-def for_dataset(ds: DatasetLike) -> ZooModel:
+def for_dataset(ds: DatasetLike, *, seed: int | None = None) -> ZooModel:
     """The dataset's default model, sized to ``ds.input_shape`` and ``ds.num_classes``.
 
     Args:
         ds: a ``robust.data.Dataset`` (anything with ``name``, ``input_shape``,
             ``num_classes``).
+        seed: as :func:`build` (pass one: the same weights on every worker).
 
     Returns:
         A freshly initialised :class:`~robust.models.layers.ZooModel`.
     """
-    return build(default_model(ds.name), tuple(ds.input_shape), ds.num_classes)
+    return build(default_model(ds.name), tuple(ds.input_shape), ds.num_classes, seed=seed)
 
 
-def rebuild(model: ZooModel) -> ZooModel:
-    """A freshly initialised model of ``model``'s architecture, input shape and classes (seed
-    torch first to repeat), e.g. to train from scratch what an earlier run trained."""
+def rebuild(model: ZooModel, *, seed: int | None = None) -> ZooModel:
+    """A freshly initialised model of ``model``'s architecture, input shape and classes
+    (``seed`` as :func:`build`), e.g. to train from scratch what an earlier run trained."""
     spec = model.spec
-    return build(spec["architecture"], spec["input_shape"], spec["num_classes"])
+    return build(spec["architecture"], spec["input_shape"], spec["num_classes"], seed=seed)

@@ -190,9 +190,7 @@ def initial_model(original: nn.Module, config: str, seed: int) -> nn.Module:
             "config=c1 rebuilds the original's architecture, so the original must be a zoo "
             f"model with .spec, but got {type(original).__name__}"
         )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = models.build(spec["architecture"], spec["input_shape"], spec["num_classes"])
+    model = models.build(spec["architecture"], spec["input_shape"], spec["num_classes"], seed=seed)
     model.spec = {**spec, **model.spec}
     return model.to(model_device(original))
 
