@@ -1,4 +1,5 @@
-"""Importing robust is cheap: mlflow, codecarbon and pynvml load only when a stage runs.
+"""Importing robust is cheap: mlflow, codecarbon and pynvml load only when a stage runs, Ray
+only when ``engine=ray`` is asked for.
 
 torch itself imports pynvml when it is installed (torch/cuda/__init__.py), so the check is
 what importing robust adds on top of ``import torch``.
@@ -18,9 +19,9 @@ import sys
 import torch
 before = set(sys.modules)
 import robust, robust.data, robust.models, robust.training, robust.evaluation, robust.tracking
-import robust.attacks
+import robust.attacks, robust.engine, robust.retraining
 added = set(sys.modules) - before
-print(",".join(m for m in ("mlflow", "codecarbon", "pynvml") if m in added))
+print(",".join(m for m in ("mlflow", "codecarbon", "pynvml", "ray") if m in added))
 """
 
 
@@ -148,3 +149,20 @@ def test_the_checker_sees_a_cycle_and_a_lazy_import():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     lazy = ROOT / "robust" / "tracking" / "stage.py"  # imports robust.models inside a method
     assert "robust.models" in _imports(lazy)
+
+
+def test_the_engine_depends_on_nothing_of_robust_but_its_errors():
+    """robust.engine sits below the algorithm packages (retraining runs its grid on it), so it
+    may import nothing above it."""
+    graph = _graph()
+    used = {w for v, ws in graph.items() if v.startswith("robust.engine") for w in ws}
+    assert {_package(w) for w in used} - {"robust.engine"} == {"robust.errors"}
+
+
+LOCAL_STAGE = """
+import sys
+from pipelines import retrain
+from tests.pipelines.test_retrain import small_params
+retrain.main(small_params())
+print("ray" in sys.modules)
+"""
