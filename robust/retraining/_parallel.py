@@ -1,16 +1,17 @@
-"""Retraining fits in worker processes on the CPU: :class:`Workers`, :func:`auto_workers` and
-:func:`resolve_workers`.
+"""Retraining fits in parallel: :class:`Workers`, :func:`auto_workers` and
+:func:`resolve_workers`, on an executor of :mod:`robust.engine` (local processes or Ray).
 
 A small model's fit is bound by per-step Python and dispatcher overhead (digits: ~3–4 ms per
 optimizer step), so a second thread in one process gains little, while two single-threaded
 processes do about twice the work on two cores (the digits retrain stage's fits took 140 s
-instead of 260 s). :class:`Workers` keeps such processes for a whole stage:
+instead of 260 s). :class:`Workers` keeps such workers for a whole stage:
 
-* they are **spawned** (forking a process whose torch thread pools already run is unsafe), and
-  each sets its torch thread count once (cores // workers, at least 1);
+* ``engine="local"``: ``n`` spawned processes, each with cores // n torch threads;
+  ``engine="ray"``: Ray tasks of one CPU each (on CUDA a quarter of a GPU each), as many at
+  once as the cluster has room for, retried when a worker dies;
 * the state every fit shares (the original model, the pool, the test sets, the validation split
-  and the training configuration) is pickled once to a temporary file that each worker loads
-  when it starts, not sent with every task;
+  and the training configuration) reaches each worker once (:mod:`robust.engine`), not with
+  every task;
 * a task is one (seed, step) fit (the best load balance), or with ``warm_start`` one seed's
   whole chain (its steps depend on each other); it returns each point and the trained
   weights, and the parent hands them on seed by seed in step order, as one process would.
@@ -23,22 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import multiprocessing
-import os
 import pickle
-import signal
-import tempfile
-import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
+from robust import engine as engines
 from robust.data import Split
 from robust.errors import ConfigError
 from robust.retraining._budgets import _check_int
@@ -58,15 +52,13 @@ from robust.utils import resolve_device
 MAX_AUTO_WORKERS = 4
 """The most workers :func:`auto_workers` picks (each holds its own copy of the pool and test
 sets)."""
-_START_TIMEOUT_S = 600.0
+GPU_SHARE = 0.25
+"""The fraction of a GPU one Ray fit declares on CUDA (small models: four share a GPU)."""
 
 
 def cores() -> int:
-    """CPU cores this process may run on (its affinity mask, as ``taskset`` or a container
-    limits it; every core where the platform has no affinity)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """CPU cores this process may run on (:func:`robust.engine.cores`)."""
+    return engines.cores()
 
 
 def auto_workers(device: str | torch.device = "auto") -> int:
@@ -113,21 +105,27 @@ class _Shared(NamedTuple):
 
 
 class Workers:
-    """Worker processes that fit guided-retraining models on the CPU, shared between calls.
+    """Workers that fit guided-retraining models, shared between calls.
 
-    A context manager: entering starts the processes (spawned; a few seconds each, so open it
-    once per stage and pass it to every :func:`~robust.retraining.retrain_seeds` call as
-    ``workers=``), leaving stops them. With ``n=1`` it starts nothing and the fits run in this
-    process.
+    A context manager: entering starts them (local processes are spawned, a few seconds each,
+    so open it once per stage and pass it to every :func:`~robust.retraining.retrain_seeds`
+    call as ``workers=``), leaving stops them. Locally with ``n=1`` it starts nothing and the
+    fits run in this process.
 
     Args:
-        n: worker processes, ≥ 1 (:func:`auto_workers` gives the default rule).
+        n: local worker processes, ≥ 1 (:func:`auto_workers` gives the default rule); with Ray
+            not used (the cluster decides how many fits run at once).
         original, pool, tests, val, train, device: what every fit shares, exactly as each
             :func:`~robust.retraining.retrain_seeds` call then passes them (the same objects).
-        threads: torch threads per worker; default ``cores() // n``, at least 1.
+        threads: torch threads per local worker; default ``cores() // n``, at least 1 (a Ray
+            fit runs with one).
+        engine: ``local`` (default) or ``ray`` (:mod:`robust.engine`).
+        address: with Ray, the cluster to connect to when this process is not connected yet
+            (None: a local Ray instance).
 
     Raises:
-        ConfigError: ``n`` or ``threads`` below 1, inputs of the wrong type, or n > 1 on CUDA.
+        ConfigError: ``n`` or ``threads`` below 1, inputs of the wrong type, n > 1 locally on
+            CUDA, or an unknown engine.
 
     Example:
         >>> with Workers(2, original, pool, tests, ds.val, train, "cpu") as workers:
@@ -148,8 +146,11 @@ class Workers:
         device: str | torch.device = "auto",
         *,
         threads: int | None = None,
+        engine: str = "local",
+        address: str | None = None,
     ) -> None:
         n = _check_int("workers", n, 1)
+        self.engine = engines.check_engine(engine)
         for name, value, kind, what in (
             ("original", original, nn.Module, "a torch module"),
             ("pool", pool, Pool, "a Pool"),
@@ -160,7 +161,7 @@ class Workers:
             if not isinstance(value, kind):
                 raise ConfigError(f"{name} must be {what}, but got {type(value).__name__}")
         device = resolve_device(device)
-        if n > 1 and device.type != "cpu":
+        if n > 1 and device.type != "cpu" and engine == "local":
             raise ConfigError(
                 f"workers fit on the CPU, so more than 1 needs device=cpu, but got workers={n} "
                 f"with device={device.type}"
@@ -170,38 +171,35 @@ class Workers:
             max(1, cores() // n) if threads is None else _check_int("threads", threads, 1)
         )
         self.device = device
+        self.address = address
         self._shared = _Shared(original, pool, tests, val, train)
-        self._executor: ProcessPoolExecutor | None = None
+        self._executor: engines.Executor | None = None
+
+    @property
+    def in_process(self) -> bool:
+        """Whether the fits run in this process (local, one worker)."""
+        return self.engine == "local" and self.n == 1
 
     def __enter__(self) -> Workers:
-        if self.n == 1:
+        if self.in_process:
             return self
         if self._executor is not None:
             raise RuntimeError("these Workers are already open")
-        # The shared state goes through a file: a spawned child reads its start-up data from a
-        # pipe that the parent keeps open until it has written everything, so a child that
-        # died on start-up with megabytes unread would block the parent forever.
-        with tempfile.NamedTemporaryFile("wb", suffix=".pkl", delete=False) as f:
-            state_file = Path(f.name)
-            shared = self._shared._replace(original=copy.deepcopy(self._shared.original).cpu())
-            pickle.dump(shared, f, protocol=pickle.HIGHEST_PROTOCOL)
-        context = multiprocessing.get_context("spawn")
-        self._executor = ProcessPoolExecutor(
-            self.n,
-            mp_context=context,
-            initializer=_start_worker,
-            initargs=(str(state_file), self.threads, context.Barrier(self.n)),
+        on_gpu = self.device.type == "cuda"
+        shared = self._shared._replace(
+            original=copy.deepcopy(self._shared.original).cpu()  # a fit moves it to its device
         )
-        try:
-            # Start every worker now (spawning imports torch: seconds), not inside the first
-            # fits: each of n tasks waits at the barrier until n workers hold one.
-            for future in [self._executor.submit(_wait_for_all) for _ in range(self.n)]:
-                future.result()
-        except BaseException:
-            self.close()
-            raise
-        finally:
-            state_file.unlink(missing_ok=True)  # every worker has read it (or is gone)
+        self._executor = engines.open_executor(
+            self.engine,
+            shared,
+            workers=self.n,
+            resources=engines.Resources(
+                num_cpus=self.threads if self.engine == "local" else 1,
+                num_gpus=GPU_SHARE if on_gpu else 0.0,
+            ),
+            address=self.address,
+            warm_up=_warm_up,
+        )
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
@@ -209,17 +207,10 @@ class Workers:
 
     def close(self, *, now: bool = False) -> None:
         """Cancel the fits not yet started, wait for the running ones (``now``: kill them, as
-        on Ctrl-C or SIGTERM) and stop the workers.
-
-        Workers ignore SIGINT and SIGTERM (a signal to the process group reaches them too):
-        the parent alone decides, so an interrupted stage stops them here, once, without a
-        traceback per worker."""
+        on Ctrl-C or SIGTERM) and stop the workers."""
         if self._executor is None:
             return
-        if now:  # ProcessPoolExecutor has no public way to stop running tasks before 3.14
-            for process in list((self._executor._processes or {}).values()):
-                process.kill()
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._executor.close(now=now)
         self._executor = None
 
     def _check_same(self, **given: Any) -> None:
@@ -254,12 +245,12 @@ class Workers:
         fit_fn: Any = None,
     ) -> Iterator[tuple[Point, nn.Module]]:
         """What :func:`~robust.retraining.retrain_seeds` runs: :func:`retrain` for each seed,
-        yielding in the same order; with n > 1 every fit runs in a worker (the processes are
-        started for this call unless these workers are open already)."""
+        yielding in the same order; unless in this process every fit runs in a worker (the
+        workers are started for this call unless they are open already)."""
         self._check_same(
             original=original, pool=pool, tests=tests, val=val, train=train, device=device
         )
-        if self.n == 1:
+        if self.in_process:
             for seed, order in orders.items():
                 yield from retrain(
                     original,
@@ -278,8 +269,8 @@ class Workers:
             return
         if fit_fn is not None:
             raise ConfigError(
-                f"fit_fn replaces fit in this process only, so it needs workers=1, but got "
-                f"workers={self.n}"
+                f"fit_fn replaces fit in this process only, so it needs workers=1 and "
+                f"engine=local, but got workers={self.n}, engine={self.engine}"
             )
 
         # Check every seed before any work.
@@ -310,11 +301,18 @@ class Workers:
         """Submit every task, the largest fits first (the last to finish are then short), and
         yield the results seed by seed in step order, waiting for each in turn."""
         tasks = [(seed, chunk) for seed, (_, chunks, _) in plans.items() for chunk in chunks]
-        futures: dict[tuple[int, int], Future] = {}  # (seed, first step) → its results
+        futures: dict[tuple[int, int], engines.Task] = {}  # (seed, first step) → its results
         for seed, chunk in sorted(tasks, key=lambda task: -task[1][-1][1]):
             positions, _, num_classes = plans[seed]
             futures[seed, chunk[0][0]] = self._executor.submit(
-                _fit_task, config, seed, positions[: chunk[-1][1]], chunk, warm_start, num_classes
+                _fit_task,
+                config,
+                seed,
+                positions[: chunk[-1][1]],
+                chunk,
+                warm_start,
+                num_classes,
+                self.device.type,
             )
         row_0 = None
         try:
@@ -333,44 +331,26 @@ class Workers:
                 future.cancel()  # after an error: the fits not yet started
 
 
-# ---- in the worker processes ------------------------------------------------------------
-_SHARED: _Shared | None = None
-_BARRIER: Any = None
-
-
-def _start_worker(state_file: str, threads: int, barrier: Any) -> None:
-    """A worker's initializer: set its thread count and load the shared state, once."""
-    global _SHARED, _BARRIER
-    for signum in (signal.SIGINT, signal.SIGTERM):  # the parent stops workers (Workers.close)
-        signal.signal(signum, signal.SIG_IGN)
-    # tqdm's default lock is a multiprocessing RLock registered with the parent's resource
-    # tracker; a worker killed by Workers.close would leave it behind ("leaked semaphore").
-    tqdm.set_lock(threading.RLock())
-    torch.set_num_threads(threads)
-    with open(state_file, "rb") as f:
-        _SHARED = pickle.load(f)
-    _BARRIER = barrier
-    # The first optimizer a process makes imports torch._dynamo (1–2 s): pay it at start-up,
-    # not in the first fit.
-    build_optimizer(_SHARED.train.optimizer, [torch.zeros(1, requires_grad=True)], 1e-3)
-
-
-def _wait_for_all() -> None:
-    """Return once every worker has started (each holds one of these tasks)."""
-    _BARRIER.wait(_START_TIMEOUT_S)
+# ---- in the workers ----------------------------------------------------------------------
+def _warm_up(shared: _Shared) -> None:
+    """The first optimizer a process makes imports torch._dynamo (1–2 s): pay it once per
+    worker, not in its first fit."""
+    build_optimizer(shared.train.optimizer, [torch.zeros(1, requires_grad=True)], 1e-3)
 
 
 def _fit_task(
+    s: _Shared,
     config: str,
     seed: int,
     positions: np.ndarray,
     steps: list[tuple[int, int]],
     warm_start: bool,
     num_classes: int,
+    device: str,
 ) -> list[tuple[Point, bytes]]:
     """Fit and score the models of ``steps``; return each point and its pickled state_dict
     (plain bytes: tensors sent through the result queue would go through shared memory)."""
-    s = _SHARED
+    positions = np.array(positions)  # writable (Ray hands arrays over read-only)
     return [
         (point, pickle.dumps(model.state_dict(), protocol=pickle.HIGHEST_PROTOCOL))
         for point, model in _fits(
@@ -385,6 +365,6 @@ def _fit_task(
             val=s.val,
             tests=s.tests,
             num_classes=num_classes,
-            device="cpu",
+            device=device,
         )
     ]

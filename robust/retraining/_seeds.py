@@ -139,6 +139,8 @@ def retrain_metrics(
     warm_start: bool = False,
     device: str | torch.device = "auto",
     workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
     phase: Phase | None = None,
     log_metrics: LogMetrics | None = None,
     progress: bool = False,
@@ -149,10 +151,13 @@ def retrain_metrics(
         orders: metric → seed → the order (:func:`~robust.retraining.seed_orders`).
         config, steps, train, val, tests, warm_start, device: as
             :func:`~robust.retraining.retrain`.
-        workers: worker processes (≥ 1; more than 1 on the CPU only), started once for every
-            metric.
+        workers: local worker processes (≥ 1; more than 1 on the CPU only), started once for
+            every metric.
+        engine, address: where the fits run: ``local`` processes or ``ray`` tasks (at
+            ``address``; :class:`~robust.retraining.Workers`).
         phase: ``phase(name)`` is a context manager timing ``workers`` (starting the
-            processes, when ``workers`` > 1) and each metric's fits; e.g. ``StageRun.phase``.
+            workers, unless the fits run in this process) and each metric's fits; e.g.
+            ``StageRun.phase``.
         log_metrics: called as ``log_metrics(point_metrics(metric, point), point.n_inputs)``
             for every point, in order; e.g. ``StageRun.log_metrics``.
         progress: show a tqdm bar of the trained models on stderr (never when stderr is not a
@@ -182,9 +187,11 @@ def retrain_metrics(
     results: dict[str, Repeated] = {}
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
-        fitters = Workers(workers, original, pool, tests, val, train, device)
-        if fitters.n > 1:
-            with phase("workers"):  # spawn the processes once, for every metric
+        fitters = Workers(
+            workers, original, pool, tests, val, train, device, engine=engine, address=address
+        )
+        if not fitters.in_process:
+            with phase("workers"):  # start the workers once, for every metric
                 stack.enter_context(fitters)
         for metric, seed_orders in orders.items():
             with phase(metric):  # the metric's fits run in parallel within it
