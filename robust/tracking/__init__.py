@@ -5,6 +5,7 @@ This is one of the two places that import mlflow (with ``robust.results``), and 
 importing it loads no mlflow.
 """
 
+from robust.tracking.child import child_of
 from robust.tracking.lineage import MODEL_STAGES, Lineage, fetch, param, params_of
 from robust.tracking.stage import StageRun, close, fail_adopted_run, one_line, stage
 from robust.tracking.store import DEFAULT_TRACKING_URI, tracking_uri
@@ -14,6 +15,7 @@ __all__ = [
     "MODEL_STAGES",
     "Lineage",
     "StageRun",
+    "child_of",
     "close",
     "fail_adopted_run",
     "fetch",

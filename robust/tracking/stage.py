@@ -18,15 +18,18 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from robust import engine
 from robust.errors import Terminated
-from robust.tracking import cache, checksums, heartbeat, store
+from robust.tracking import cache, checksums, child, heartbeat, store
 from robust.tracking.energy import EnergyMeter
 from robust.tracking.lineage import MODEL_ARTIFACT
 from robust.tracking.resources import ResourceMonitor, Usage
@@ -316,13 +319,17 @@ def stage(
         key = cache.cache_key(name, params, upstream)
         client = store.client()
         adopting = _adopted_run_id()
-        exp = client.get_run(adopting).info.experiment_id if adopting else _experiment_id()
+        parent = child.current() if not mlflow.active_run() else None
+        if adopting:
+            exp = client.get_run(adopting).info.experiment_id
+        else:
+            exp = parent.experiment_id if parent else _experiment_id()
         heartbeat.sweep(client, [exp])  # runs whose process died are FAILED, not RUNNING
         reuse = None
         if not force:
             reuse = cache.find_reusable(client, exp, name, key, params, upstream)
         if reuse is None:
-            mlrun = _start_run(mlflow, name, dataset, adopting)
+            mlrun = _start_run(mlflow, name, dataset, adopting, parent)
     except BaseException:
         with contextlib.suppress(Exception):
             energy.stop()
@@ -416,14 +423,22 @@ def _with_data(
     return {**params, "data_fingerprint": fingerprint}, root
 
 
-def _start_run(mlflow, name: str, dataset: str | None, adopting: str | None):
-    """Start (or adopt) the MLflow run of a stage that is not reused; return it."""
+def _start_run(
+    mlflow, name: str, dataset: str | None, adopting: str | None, parent: child.Child | None
+):
+    """Start (or adopt) the MLflow run of a stage that is not reused; return it. Under
+    :func:`~robust.tracking.child.child_of` it is the study task's run in its parent's
+    experiment."""
     mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
+    placed = {}
+    if parent is not None and not adopting:
+        placed = {"experiment_id": parent.experiment_id, "tags": parent.tags()}
     with _quiet_loggers("mlflow.system_metrics"):
         return mlflow.start_run(
             nested=mlflow.active_run() is not None,
             log_system_metrics=True,
             run_name=None if adopting else f"{name}-{dataset or ''}",
+            **placed,
         )
 
 
@@ -435,7 +450,11 @@ def _stage_tags(
         "robust.dataset": dataset or "",
         cache.CODE_TAG: cache.code_version(),
         cache.KEY_TAG: key,
+        "robust.host": socket.gethostname(),  # where it ran: a Ray study's stages spread out
+        "robust.pid": str(os.getpid()),
     }
+    if node := engine.node_id():
+        tags["robust.ray_node"] = node
     tags.update({f"robust.upstream.{k}": v for k, v in upstream.items()})
     if commit := cache.git_commit():
         tags["robust.git_commit"] = commit
@@ -458,8 +477,6 @@ def _new_params(client, run_id: str, params: Mapping[str, Any]) -> dict[str, Any
 
 def _adopted_run_id() -> str | None:
     """The run ``mlflow run`` created for this process, if any (before fluent consumes it)."""
-    import os
-
     return os.environ.get("MLFLOW_RUN_ID") or None
 
 

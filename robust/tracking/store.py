@@ -178,3 +178,28 @@ def client():
     if uri not in _CLIENTS:
         _CLIENTS[uri] = MlflowClient(tracking_uri=uri)
     return _CLIENTS[uri]
+
+
+def for_workers(*, cluster: bool) -> str:
+    """The tracking URI in force as other processes must be given it: a relative SQLite path
+    made absolute (a Ray worker does not start in this directory). ``cluster``: the workers may
+    run on other machines, so the store must be a server or a database they reach, not a file
+    of this one.
+
+    Raises:
+        ConfigError: ``cluster`` with a SQLite or file store.
+    """
+    uri = tracking_uri()
+    local = uri.startswith(("sqlite:", "file:")) or ":" not in uri
+    if cluster and local:
+        raise ConfigError(
+            f"a Ray cluster's workers cannot log to the tracking store {redact(uri)}, a file on "
+            "this machine; set MLFLOW_TRACKING_URI to the shared tracking server "
+            "(http://<host>:5000, README 'Shared tracking server'), or leave ray_address unset "
+            "for a local Ray instance"
+        )
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    if ":" not in uri:  # a plain directory of a file store
+        return str(Path(uri).resolve())
+    return uri
