@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 
 from pipelines import _cli
-from robust import data
+from robust import data, engine
+from robust.errors import ConfigError
 from robust.training import OPTIMIZERS, TrainConfig, defaults_for
 from robust.utils import DEVICES
 
@@ -76,3 +77,31 @@ class Training(Common):
             self.epochs or d.epochs,
             self.batch_size or d.batch_size,
         )
+
+
+@dataclass(frozen=True)
+class Fanout:
+    """Where a stage's independent work runs (a mixin: call :meth:`check_fanout`)."""
+
+    engine: str = "local"
+    """Where independent work runs: local (processes on this machine) or ray (tasks on a Ray
+    instance: a new local one, or the cluster at ray_address). Results do not depend on it."""
+    ray_address: str = "local"
+    """With engine=ray, the Ray instance: local (a new one on this machine, for this stage),
+    auto (the cluster `ray start` runs here), or <host>:<port> / ray://<host>:<port>. A cluster
+    needs a tracking server, not a SQLite file (MLFLOW_TRACKING_URI)."""
+
+    def check_fanout(self) -> None:
+        _cli.check_choice("engine", self.engine, engine.ENGINES)
+        if not self.ray_address.strip():
+            raise ConfigError("ray_address must be local, auto or <host>:<port>, but got ''")
+        if self.ray_address != "local" and self.engine != "ray":
+            raise ConfigError(
+                f"ray_address is used with engine=ray only, but got engine={self.engine} "
+                f"and ray_address={self.ray_address}"
+            )
+
+    @property
+    def cluster(self) -> str | None:
+        """The address to connect to; None for a new local Ray instance."""
+        return None if self.ray_address == "local" else self.ray_address

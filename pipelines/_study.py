@@ -3,8 +3,8 @@ the run ids of the stages before it (``pipelines.main`` runs them in one parent 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines import advtrain, attack, evaluate, metric, retrain, train
@@ -18,24 +18,44 @@ TRAINING = ("epochs", "lr", "batch_size", "optimizer")
 
 @dataclass(frozen=True)
 class _Stage:
-    """One child stage of the study: its tag name, its pipeline and its Params factory."""
+    """One child stage of the study: its tag name, its pipeline module, the params that differ
+    from its defaults, and the params that are earlier stages' run ids (param → stage name, or
+    a tuple of names for a tuple param). Plain data, so a Ray worker can be sent it."""
 
     name: str
-    run: Callable[[Any], str]
-    params: Callable[[dict[str, str]], Any]
-    """Builds the stage's Params from the run ids of the stages before it (by name)."""
+    module: str
+    kw: dict[str, Any]
+    upstream: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """The stages whose run ids this one's Params take, in a fixed order."""
+        names = (n for v in self.upstream.values() for n in ((v,) if isinstance(v, str) else v))
+        return tuple(dict.fromkeys(names))
+
+    def params(self, ids: dict[str, str]) -> Any:
+        """The stage's Params, with each upstream param set from ``ids`` (stage → run id)."""
+        up = {
+            k: ids[v] if isinstance(v, str) else tuple(ids[n] for n in v)
+            for k, v in self.upstream.items()
+        }
+        return self.pipeline.Params(**self.kw, **up)
+
+    @property
+    def pipeline(self) -> Any:
+        return importlib.import_module(f"pipelines.{self.module}")
+
+    def run(self, params: Any) -> str:
+        """Run (or reuse) the stage; return its run id."""
+        return self.pipeline.main(params)
 
 
-def _stage(name: str, module: Any, kw: dict[str, Any], **upstream: str) -> _Stage:
-    """A child stage running ``module.main`` with ``kw`` plus each ``upstream`` param set to the
-    run id of the named earlier stage. Its Params are built once now with the upstream runs
-    unset, so a bad parameter fails before any stage runs."""
+def _stage(name: str, module: Any, kw: dict[str, Any], **upstream: Any) -> _Stage:
+    """A child stage running ``module.main`` with ``kw`` plus each ``upstream`` param set from
+    the named earlier stages. Its Params are built once now with the upstream runs unset, so
+    a bad parameter fails before any stage runs."""
     module.Params(**kw)
-    return _Stage(
-        name,
-        module.main,
-        lambda ids: module.Params(**kw, **{k: ids[v] for k, v in upstream.items()}),
-    )
+    return _Stage(name, module.__name__.rpartition(".")[2], kw, upstream)
 
 
 def attack_kinds(p: Any) -> dict[str, dict[str, Any]]:
@@ -70,6 +90,8 @@ def plan(p: Any) -> list[_Stage]:
             "epochs": p.retrain_epochs,
             "warm_start": p.warm_start,
             "workers": p.workers,
+            "engine": p.engine,
+            "ray_address": p.ray_address,
         }
         stages.append(_stage(f"retrain.{c}", retrain, kw, metric_run="metric"))
     for label, kind in kinds.items():
@@ -92,12 +114,8 @@ def plan(p: Any) -> list[_Stage]:
             )
         )
     kw = shared | {"adaptive": p.adaptive, "eps": p.eps, "steps": p.pgd_steps}
-    evaluate.Params(**kw)
-
-    def matrix(ids: dict[str, str]) -> evaluate.Params:
-        models = (ids["train"], *(v for k, v in ids.items() if k.startswith("advtrain.")))
-        attacks = tuple(v for k, v in ids.items() if k.startswith("attack."))
-        return evaluate.Params(**kw, model_runs=models, attack_runs=attacks)
-
-    stages.append(_Stage("evaluate", evaluate.main, matrix))
+    names = [s.name for s in stages]
+    models = ("train", *(n for n in names if n.startswith("advtrain.")))
+    attacks = tuple(n for n in names if n.startswith("attack."))
+    stages.append(_stage("evaluate", evaluate, kw, model_runs=models, attack_runs=attacks))
     return stages

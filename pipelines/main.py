@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipelines import _cli, _study, advtrain, train
+from pipelines import _cli, _fanout, _params, _study, advtrain, train
 from robust import guidance, results, retraining, tracking
 from robust.attacks import check_eps, dgn
 from robust.errors import ConfigError
@@ -31,7 +31,7 @@ ATTACKS = ("fgsm", "pgd", "dgn")
 
 
 @dataclass(frozen=True)
-class Params(train.Params):
+class Params(train.Params, _params.Fanout):
     attacks: tuple[str, ...] = ATTACKS
     """Comma-separated attacks besides seed 000's preset (always run): fgsm, pgd, dgn."""
     dgn_losses: tuple[str, ...] = ("nce", "lrp", "susp")
@@ -68,6 +68,7 @@ class Params(train.Params):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_fanout()
         for a in self.attacks:
             _cli.check_choice("attacks", a, ATTACKS)
         if "dgn" in self.attacks and not self.dgn_losses:
@@ -100,11 +101,19 @@ def main(p: Params) -> str:
         "main", _cli.as_dict(p), dataset=p.dataset, force=True, quiet=p.quiet
     ) as run:
         ids: dict[str, str] = {}
-        for i, s in enumerate(stages, start=1):
-            log.info("study stage %d/%d: %s", i, len(stages), s.name)
-            with run.phase(s.name):
-                ids[s.name] = s.run(s.params(ids))
-            run.set_tags({f"robust.child.{s.name}": ids[s.name]})
+        if p.engine == "local":
+            for i, s in enumerate(stages, start=1):
+                log.info("study stage %d/%d: %s", i, len(stages), s.name)
+                with run.phase(s.name):
+                    ids[s.name] = s.run(s.params(ids))
+                run.set_tags({f"robust.child.{s.name}": ids[s.name]})
+        else:
+            with _fanout.connected(p, logs=True) as uri, run.phase("stages"):
+                for i, (name, run_id) in enumerate(
+                    _fanout.run_study(stages, run, uri, p.device), 1
+                ):
+                    log.info("study stage %d/%d done: %s (run %s)", i, len(stages), name, run_id)
+                    ids[name] = run_id
         with run.phase("report"):
             written = results.write_study_report(run.run_id, run.outdir / "report")
             run.log_artifacts(run.outdir / "report")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipelines import _cli, _params
+from pipelines import _cli, _fanout, _params
 from robust import guidance, retraining, tracking
 from robust.errors import ConfigError
 from robust.utils import resolve_device
@@ -37,7 +37,7 @@ log = logging.getLogger("pipelines.retrain")  # not __main__ under python -m
 
 
 @dataclass(frozen=True)
-class Params(_params.Training):
+class Params(_params.Training, _params.Fanout):
     metric_run: str | None = None
     """Metric run whose orders and pool are used; auto: the newest FINISHED one on dataset."""
     config: str = "c2"
@@ -59,11 +59,13 @@ class Params(_params.Training):
     headline_budget: float = 0.3
     """The headline compares each metric with random at budgets ≤ this fraction of the pool."""
     workers: int | None = None
-    """Processes that fit models in parallel on the CPU; auto: one per core up to 4, 1 on CUDA.
-    Results do not depend on it except for float rounding of the thread count."""
+    """Processes that fit models in parallel on the CPU (engine=local); auto: one per core up to
+    4, 1 on CUDA. Results do not depend on it except for float rounding of the thread count.
+    With engine=ray every fit is a one-CPU task and the cluster decides how many run at once."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.check_fanout()
         _cli.check_choice("config", self.config, retraining.CONFIGS)
         for metric in self.metrics or ("",):
             _cli.check_choice("metrics", metric, ("all", *guidance.METRICS))
@@ -128,11 +130,13 @@ def main(p: Params) -> str:
         orders = retraining.seed_orders(
             metrics, seeds, logged, len(pool), redraw_random=p.redraw_random
         )
-        results = retraining.retrain_metrics(  # phases "workers" (workers > 1) and each metric
-            original, pool, orders, p.config, steps, train=train, val=ds.val, tests=tests,
-            warm_start=p.warm_start, device=device, workers=workers, phase=run.phase,
-            log_metrics=run.log_metrics, progress=not p.quiet,
-        )  # fmt: skip
+        with _fanout.connected(p):  # phases "workers" (unless in process) and each metric
+            results = retraining.retrain_metrics(
+                original, pool, orders, p.config, steps, train=train, val=ds.val, tests=tests,
+                warm_start=p.warm_start, device=device, workers=workers, engine=p.engine,
+                address=p.cluster, phase=run.phase, log_metrics=run.log_metrics,
+                progress=not p.quiet,
+            )  # fmt: skip
         with run.phase("report"):
             context = retraining.report_context(
                 dataset=p.dataset, config=p.config, upstream=upstream, n_clean=n_clean,

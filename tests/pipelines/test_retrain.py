@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -342,3 +343,24 @@ def test_attack_run_without_a_test_split_is_refused(runs):
     ):
         retrain.main(retrain.Params(**FAST))
     assert tracking.Lineage("digits").latest("metric") == scored
+
+
+def test_a_stage_with_engine_local_never_imports_ray(runs, tmp_path):
+    """engine=local (the default) is concurrent.futures only: with a ``ray`` on the path that
+    leaves a mark and refuses to load, a retrain stage with two worker processes still runs."""
+    fake = tmp_path / "fake" / "ray"
+    fake.mkdir(parents=True)
+    mark = tmp_path / "ray-was-imported"
+    (fake / "__init__.py").write_text(
+        f"open({str(mark)!r}, 'w').close()\nraise ImportError('ray must not be imported')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(ROOT)])}
+    argv = ["--metric_run", runs[2], "--metrics", "entropy", "--steps", "1", "--seeds", "1"]
+    argv += ["--workers", "2", "--engine", "local", "--epochs", "1", "--quiet", "true"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.retrain", *argv],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not mark.exists()
+    assert _newest_retrain_run().data.params["engine"] == "local"
