@@ -30,6 +30,18 @@ def connected(p: Fanout, *, logs: bool = False) -> Iterator[str]:
         engine.disconnect()
 
 
+@contextlib.contextmanager
+def ending_orphans(parent_run_id: str) -> Iterator[None]:
+    """On any exception (a task's error, Ctrl-C, SIGTERM) mark the children of
+    ``parent_run_id`` still RUNNING FAILED: their workers were stopped with the parent."""
+    try:
+        yield
+    except BaseException as exc:
+        why = "" if isinstance(exc, GeneratorExit) else f" ({type(exc).__name__}: {exc})"
+        tracking.end_orphans(parent_run_id, f"stopped with its parent run{why}")
+        raise
+
+
 def run_child(
     stage: Any, uri: str, parent_run_id: str, *needed: tuple[str, int]
 ) -> tuple[str, int]:
@@ -63,7 +75,14 @@ def run_study(
     (``time/<name>_s``, ``energy/<name>_kwh``; 0 for a reused stage)."""
     nodes = [engine.Node(s.name, run_child, (s, uri, run.run_id), needs=s.needs) for s in stages]
     resources = stage_resources(device)
-    for name, (run_id, attempt) in engine.run_graph("ray", nodes, resources=resources):
+    with ending_orphans(run.run_id):
+        yield from _finished(engine.run_graph("ray", nodes, resources=resources), run)
+
+
+def _finished(
+    done: Iterator[tuple[str, Any]], run: tracking.StageRun
+) -> Iterator[tuple[str, str]]:
+    for name, (run_id, attempt) in done:
         child = tracking.fetch(run_id)
         ours = child.data.tags.get("mlflow.parentRunId") == run.run_id
         m = child.data.metrics if ours else {}

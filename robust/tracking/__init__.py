@@ -5,7 +5,7 @@ This is one of the two places that import mlflow (with ``robust.results``), and 
 importing it loads no mlflow.
 """
 
-from robust.tracking.child import child_of
+from robust.tracking.child import child_of, end_orphans
 from robust.tracking.lineage import MODEL_STAGES, Lineage, fetch, param, params_of
 from robust.tracking.stage import StageRun, close, fail_adopted_run, one_line, stage
 from robust.tracking.store import DEFAULT_TRACKING_URI, tracking_uri
@@ -17,6 +17,7 @@ __all__ = [
     "StageRun",
     "child_of",
     "close",
+    "end_orphans",
     "fail_adopted_run",
     "fetch",
     "one_line",

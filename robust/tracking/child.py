@@ -9,6 +9,10 @@ A worker that dies leaves its stage run RUNNING; Ray then runs the task again. S
 started under :func:`child_of` first marks every RUNNING run of the same parent and task
 FAILED (``robust.error``: its worker died) and counts the attempts: the new run is tagged
 ``robust.attempt`` (1 for the first), and :func:`child_of` yields that number.
+
+When the parent stops early (an error of another task, Ctrl-C, SIGTERM), the workers of its
+running children are cancelled, which may leave their runs RUNNING: :func:`end_orphans` marks
+them FAILED, so no run looks alive or reusable.
 """
 
 from __future__ import annotations
@@ -75,3 +79,21 @@ def child_of(parent_run_id: str, task: str) -> Iterator[int]:
         yield attempt
     finally:
         _CHILD.reset(token)
+
+
+def end_orphans(parent_run_id: str, reason: str) -> list[str]:
+    """Mark every child run of ``parent_run_id`` still RUNNING FAILED, with ``robust.error``
+    ``reason`` (their workers were stopped with the parent); return their run ids."""
+    from robust.tracking import store
+
+    client = store.client()
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    running = client.search_runs(
+        [experiment_id],
+        f"tags.`{PARENT_TAG}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+    )
+    for r in running:
+        with contextlib.suppress(Exception):  # its worker may be ending it right now
+            client.set_tag(r.info.run_id, "robust.error", reason)
+            client.set_terminated(r.info.run_id, "FAILED")
+    return [r.info.run_id for r in running]
