@@ -20,22 +20,33 @@ study's, at the end),
 trial, values: what ``attack -P tuned_run=`` uses), ``tuned/front.csv`` (the Pareto front or
 the best trial), ``figures/history.png``, ``figures/pareto_front.png`` (multi),
 ``figures/importances.png`` (with at least 2 complete trials).
+
+With ``workers`` > 1 (or ``engine=ray``) this run starts the workers itself, on
+:mod:`robust.engine`: local processes (default) or Ray tasks (``engine=ray``, a local instance
+or the cluster at ``ray_address``). Each worker is a child tune run (tag ``mlflow.parentRunId``,
+``robust.study_task`` ``worker.<i>``) running ``n_trials`` of the study with its own sampler
+seed (``worker`` + i when ``worker`` is given); this run then reports the whole study (the
+metrics and artifacts above) and tags ``robust.child.worker.<i>``. On a Ray cluster the storage
+must be a database every machine reaches (``postgresql://…``), not a SQLite file.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
-from pipelines import _cli, _params
-from robust import attacks, tracking, tuning
+from pipelines import _cli, _fanout, _params
+from robust import attacks, engine, tracking, tuning
 from robust.attacks import dgn
 from robust.errors import ConfigError
 from robust.tracking.trials import start_trial
-from robust.utils import resolve_device
+from robust.utils import redact, resolve_device
 
 
 @dataclass(frozen=True)
-class Params(_params.Common):
+class Params(_params.Common, _params.Fanout):
     model_run: str | None = None
     """Train run whose model is attacked; auto: the newest FINISHED one on dataset."""
     loss: str = "nce"
@@ -57,6 +68,9 @@ class Params(_params.Common):
     worker: int | None = None
     """This worker's index; its sampler seed is tuning.sampler_seed(seed, worker), different
     for every worker. auto: taken from the tune run's id (unique, not reproducible)."""
+    workers: int = 1
+    """Tune workers this run starts (engine=local: processes here; ray: Ray tasks), each a
+    child tune run with its own sampler seed running n_trials; 1: this process is the worker."""
     dgn_epochs: int = 20
     """DGN epochs per trial (small: tuning runs many trainings)."""
     dgn_lr: float | None = None
@@ -72,7 +86,8 @@ class Params(_params.Common):
         super().__post_init__()
         _cli.check_choice("objective", self.objective, tuning.OBJECTIVES)
         tuning.search_space(self.loss, n_features=1)  # a tunable loss
-        for name in ("n_trials", "total_trials", "dgn_epochs", "prune_every"):
+        self.check_fanout()
+        for name in ("n_trials", "total_trials", "dgn_epochs", "prune_every", "workers"):
             _cli.check_min(name, getattr(self, name), 1)
         if self.worker is not None:
             tuning.sampler_seed(self.seed, self.worker)  # in range
@@ -86,10 +101,15 @@ class Params(_params.Common):
                 f"storage must be an RDB URL such as {tuning.DEFAULT_STORAGE}, but got "
                 f"storage={self.storage!r}"
             )
+        if self.engine == "ray" and self.cluster is not None:
+            storage_for_workers(self.storage, cluster=True)
 
 
 def main(p: Params) -> str:
-    """Run this process's trials of the study inside one tune run; return its run id."""
+    """Run this process's trials of the study inside one tune run (or, with ``workers`` > 1
+    or ``engine=ray``, start the workers and report their study); return its run id."""
+    if p.workers > 1 or p.engine == "ray":
+        return _fan_out(p)
     up = tracking.Lineage(p.dataset)
     model_run = up.model_run(p.model_run)
     schedule = dgn.schedule_for(p.dataset, p.loss)
@@ -123,6 +143,82 @@ def main(p: Params) -> str:
         with run.phase("report"):
             tuning.report(run, study, p.loss)
         return run.run_id
+
+
+def storage_for_workers(storage: str, *, cluster: bool) -> str:
+    """``storage`` as workers elsewhere must be given it: a relative SQLite path made absolute
+    (a Ray worker starts in another directory); refused for a cluster (a file of this machine).
+
+    Raises:
+        ConfigError: a SQLite storage with ``cluster``.
+    """
+    if cluster and storage.startswith("sqlite:"):
+        raise ConfigError(
+            "a Ray cluster's tune workers cannot share the Optuna storage "
+            f"{redact(storage)}, a file on this machine; pass storage=postgresql://… "
+            "(README 'Shared tracking server'), or leave ray_address unset for a local Ray "
+            "instance"
+        )
+    if storage.startswith("sqlite:///") and not storage.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(storage.removeprefix("sqlite:///")).resolve())
+    return storage
+
+
+def _fan_out(p: Params) -> str:
+    """The tune run that starts ``p.workers`` workers on ``p.engine`` and reports the study."""
+    storage = storage_for_workers(p.storage, cluster=p.engine == "ray" and p.cluster is not None)
+    up = tracking.Lineage(p.dataset)
+    model_run = up.model_run(p.model_run)
+    name = p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}"
+    params = _cli.as_dict(p) | {"model_run": model_run, "study": name}
+    with tracking.stage(
+        "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
+        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
+    ) as run:  # fmt: skip
+        if run.reused:
+            return run.run_id
+        one = dataclasses.replace(
+            p, model_run=model_run, study=name, storage=storage, workers=1, engine="local",
+            ray_address="local", force=True,
+        )  # fmt: skip
+        with (
+            run.phase("workers"),
+            _fanout.connected(p, logs=True) as uri,
+            _fanout.ending_orphans(run.run_id),
+        ):
+            if p.engine == "ray":
+                resources = _fanout.stage_resources(p.device)
+            else:
+                resources = engine.Resources(num_cpus=max(1, engine.cores() // p.workers))
+            with engine.open_executor(
+                p.engine, (one, uri, run.run_id), workers=p.workers, resources=resources,
+                address=p.cluster,
+            ) as executor:  # fmt: skip
+                tasks = [executor.submit(_worker, i) for i in range(p.workers)]
+                for i, task in enumerate(tasks):
+                    run_id, attempt = task.result()
+                    run.set_tags(
+                        {
+                            f"robust.child.worker.{i}": run_id,
+                            f"robust.attempt.worker.{i}": str(attempt),
+                        }
+                    )
+        with run.phase("report"):
+            study = tuning.open_study(
+                storage, name, p.objective, seed=p.seed, warmup=p.prune_every
+            )
+            tuning.report(run, study, p.loss)
+        return run.run_id
+
+
+def _worker(shared: tuple[Params, str, str], i: int) -> tuple[str, int]:
+    """Tune worker ``i`` in a worker process or Ray task: a child tune run of the fan-out run;
+    returns its run id and attempt number."""
+    p, uri, parent = shared
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # a Ray worker of a cluster does not inherit ours
+    worker = None if p.worker is None else p.worker + i
+    with tracking.child_of(parent, f"worker.{i}") as attempt:
+        return main(dataclasses.replace(p, worker=worker)), attempt
 
 
 if __name__ == "__main__":

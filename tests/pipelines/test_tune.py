@@ -130,3 +130,77 @@ def test_the_tune_run_logs_its_worker(multi_run):
     assert (
         params["worker"] == "auto" and int(params["resolved.worker"]) == int(multi_run, 16) % 2**32
     )
+
+
+def _workers(run_id: str, n: int) -> list:
+    c = MlflowClient()
+    tags = c.get_run(run_id).data.tags
+    return [c.get_run(tags[f"robust.child.worker.{i}"]) for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def fanned(store):
+    """Two local worker processes, three trials between them; the storage given relative to
+    the working directory (the workers get it made absolute)."""
+    p = tune.Params(
+        n_trials=2, total_trials=3, workers=2, dgn_epochs=1, study="fan",
+        storage="sqlite:///fan.db", quiet=True,
+    )  # fmt: skip
+    return tune.main(p)
+
+
+def test_workers_are_child_tune_runs_sharing_one_study(fanned, store):
+    kids = _workers(fanned, 2)
+    for i, kid in enumerate(kids):
+        assert kid.info.status == "FINISHED"
+        assert kid.data.tags["mlflow.parentRunId"] == fanned
+        assert kid.data.tags["robust.study_task"] == f"worker.{i}"
+        assert kid.data.tags["robust.pid"] != str(os.getpid())  # a worker process
+        assert kid.data.params["study"] == "fan"
+        assert kid.data.params["storage"] == f"sqlite:///{store[0]}/fan.db"
+        assert 1 <= len(_children(kid.info.run_id)) <= 2  # its trials are nested under it
+    assert kids[0].data.params["resolved.worker"] != kids[1].data.params["resolved.worker"]
+    study = optuna.load_study(study_name="fan", storage=f"sqlite:///{store[0]}/fan.db")
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(finished) == 3  # total_trials, between the two workers
+
+
+def test_the_fan_out_run_reports_the_whole_study(fanned):
+    c = MlflowClient()
+    run = c.get_run(fanned)
+    assert run.data.params["workers"] == "2" and run.data.params["engine"] == "local"
+    assert run.data.metrics["tune/n_complete"] == 3
+    assert {"best/success_rate", "best/l2_mean"} <= set(run.data.metrics)
+    assert {a.path for a in c.list_artifacts(fanned, "tuned")} == {
+        "tuned/weights.json",
+        "tuned/front.csv",
+    }
+    assert {"time/workers_s", "time/report_s"} <= set(run.data.metrics)
+
+
+def test_tune_workers_on_ray_are_ray_tasks(store):
+    import ray
+
+    from robust import engine
+
+    engine.disconnect()
+    p = tune.Params(
+        n_trials=1, workers=2, engine="ray", dgn_epochs=1, study="fan-ray", worker=5,
+        storage=f"sqlite:///{store[0]}/fan-ray.db", quiet=True,
+    )  # fmt: skip
+    run_id = tune.main(p)
+    assert not ray.is_initialized()  # the stage stopped the instance it started
+    kids = _workers(run_id, 2)
+    assert [k.data.params["resolved.worker"] for k in kids] == ["5", "6"]  # worker + i
+    assert all(k.data.tags["robust.ray_node"] for k in kids)
+    assert MlflowClient().get_run(run_id).data.metrics["tune/n_complete"] == 2
+
+
+def test_a_cluster_refuses_a_sqlite_storage_with_one_line(capsys):
+    argv = ["--engine", "ray", "--ray_address", "10.9.8.7:6379", "--storage", "sqlite:///o.db"]
+    assert _cli.run(tune.main, tune.Params, argv) == 2
+    assert capsys.readouterr().err == (
+        "error: a Ray cluster's tune workers cannot share the Optuna storage sqlite:///o.db, "
+        "a file on this machine; pass storage=postgresql://… (README 'Shared tracking "
+        "server'), or leave ray_address unset for a local Ray instance\n"
+    )
