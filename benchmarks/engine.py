@@ -20,13 +20,25 @@ Cases, each in a fresh process (as a stage runs):
   ``engine=ray``, each on a fresh SQLite store, in ABBA order over ``--study-repeats`` rounds
   (default 1: the digits study takes minutes).
 
+* with ``--protocol``: the paper calculation of seed 000's full protocol (6 metrics × 3
+  configurations × 20 budget steps × ``--seeds`` seeds on each of its datasets): the per-fit
+  cost is measured here as the seconds per input and epoch of each dataset's default model
+  (one torch thread, as a task has; one epoch over 1024 seeded random inputs of the dataset's
+  shape after a warm-up batch; the cost does not depend on the values), times the inputs and
+  epochs of every fit (a budget step k of 20 trains on k/20 of the pool, so 0.525 × pool per
+  fit on average; c3's pool is the adversarial inputs only; pool sizes and epochs from
+  ../shared/seeds' notes and robust.training.defaults_for). Evaluation after each fit and the
+  metric scores are left out (a few % of a fit). Printed: core-hours per dataset and the wall
+  time on N machines of 2 cores (this machine's) and of 32, fits spread evenly.
+
 Every grid case alternates (ABBA) over ``--repeats`` rounds; medians are printed with every
 run's time, and ratios are candidate time over the local engine's (0.8× = 20 % faster).
 Expected: local now vs before within noise (≈ 1.0×); Ray ≥ local on 2 cores (its tasks pay
 start-up and object-store overhead and the same 2 cores do the work), the difference being
 the price of being able to use more machines.
 
-Run: ``python benchmarks/engine.py [--repeats 2] [--steps 5] [--seeds 2] [--study [--tiny]]``.
+Run: ``python benchmarks/engine.py [--repeats 2] [--steps 5] [--seeds 2] [--study [--tiny]]
+[--protocol]``.
 Run it on an otherwise idle machine.
 """
 
@@ -46,18 +58,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 _OVERHEAD = """
-import json, os, sys, time
+import json, operator, os, sys, time
 from robust import engine
 
-def noop(shared, i):
-    return i
+noop = operator.getitem  # an importable function (spawned workers import it): shared[i] == i
 
 out = {}
 for kind in ("local", "ray"):
     t0 = time.perf_counter()
     if kind == "ray":
         engine.connect(num_cpus=2)
-    ex = engine.open_executor(kind, {"w": 1}, workers=2)
+    ex = engine.open_executor(kind, list(range(TASKS)), workers=2)
     [t.result() for t in [ex.submit(noop, i) for i in range(4)]]  # every worker started
     ready = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -108,13 +119,84 @@ sys.stdout.flush(); os._exit(0)
 """
 
 
+_PROTOCOL = """
+import json, os, sys, time
+import torch
+from robust import models, training
+from robust.data import Split
+
+torch.set_num_threads(1)
+out = {}
+for dataset in sys.argv[1].split(","):
+    model = models.build(models.default_model(dataset), seed=0)
+    cfg = training.defaults_for(dataset)
+    shape, classes = model.spec["input_shape"], model.spec["num_classes"]
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1024, *shape, generator=g)
+    y = torch.randint(0, classes, (1024,), generator=g)
+    kw = dict(lr=cfg.lr, batch_size=cfg.batch_size, optimizer=cfg.optimizer, seed=0,
+              device="cpu", progress=False)
+    training.fit(model, Split(x[: cfg.batch_size], y[: cfg.batch_size]), epochs=1, **kw)
+    t0 = time.perf_counter()
+    training.fit(model, Split(x, y), epochs=1, **kw)
+    out[dataset] = {"s_per_input_epoch": (time.perf_counter() - t0) / len(x),
+                    "epochs": cfg.epochs, "shape": list(shape)}
+print(json.dumps(out))
+sys.stdout.flush(); os._exit(0)
+"""
+
+SEED_000_POOLS = {  # dataset: (pool = train + adversarial train, adversarial train only)
+    "gtsrb": (35287, 3921),
+    "intel": (14224, 3000),
+    "cifar10": (47999, 6000),
+    "mnist": (55998, 6999),
+    "fashion": (55998, 6999),
+}
+"""Seed 000's pools (../shared/seeds/guided-retraining-code-notes.md §2)."""
+
+
+def _protocol(seeds: int) -> None:
+    doc = json.loads(_run([sys.executable, "-c", _PROTOCOL, ",".join(SEED_000_POOLS)]))
+    fits_per_config = 6 * 20 * seeds
+    print(
+        f"seed 000's protocol: 6 metrics × 3 configurations × 20 steps × {seeds} seeds = "
+        f"{3 * fits_per_config} fits per dataset (one thread each):"
+    )
+    total_h, longest_s = 0.0, 0.0
+    for dataset, (pool, adversarial) in SEED_000_POOLS.items():
+        d = doc[dataset]
+        per_input = d["s_per_input_epoch"] * d["epochs"]
+        c12 = 2 * fits_per_config * 0.525 * pool * per_input
+        c3 = fits_per_config * 0.525 * adversarial * per_input
+        hours = (c12 + c3) / 3600
+        total_h += hours
+        fit_s = 0.525 * pool * per_input
+        longest_s = max(longest_s, pool * per_input)
+        print(
+            f"  {dataset} {tuple(d['shape'])}: {1e3 * d['s_per_input_epoch']:.2f} ms per input "
+            f"and epoch × {d['epochs']} epochs; an average c1/c2 fit {fit_s / 60:.1f} min; "
+            f"{hours:.0f} core-hours"
+        )
+    print(
+        f"  all {len(SEED_000_POOLS)} datasets: {total_h:.0f} core-hours; wall time (never "
+        f"below the longest fit, {longest_s / 60:.0f} min on the whole pool):"
+    )
+    for cores in (2, 32):
+        times = ", ".join(
+            f"{n} × {cores} cores {max(total_h / (n * cores), longest_s / 3600):.1f} h"
+            for n in (1, 4, 16, 64)
+        )
+        print(f"    {times}")
+
+
 def _run(argv: list[str], *, path: Path = ROOT, env: dict | None = None, cwd: Path = ROOT) -> str:
     full = {**os.environ, "PYTHONPATH": str(path), **(env or {})}
     full.pop("MLFLOW_RUN_ID", None)
     out = subprocess.run(argv, env=full, cwd=cwd, capture_output=True, text=True)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:4])} failed:\n{out.stderr[-3000:]}")
-    return out.stdout.strip().splitlines()[-1]
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _baseline_tree(ref: str | None, into: Path) -> tuple[str, Path]:
@@ -153,6 +235,7 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="the tiny study instead of digits'")
     ap.add_argument("--study-repeats", type=int, default=1, help="rounds of the study (ABBA)")
     ap.add_argument("--skip-grid", action="store_true", help="overhead (and study) only")
+    ap.add_argument("--protocol", action="store_true", help="seed 000's protocol, on paper")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="robust-bench-engine-"))
     try:
@@ -212,6 +295,8 @@ def main() -> None:
             what = "tiny study" if args.tiny else "digits study (main's defaults)"
             print(_line(f"{what}, engine=local", study["local"]))
             print(_line(f"{what}, engine=ray", study["ray"], study["local"], "local"))
+        if args.protocol:
+            _protocol(3)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

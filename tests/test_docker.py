@@ -60,6 +60,10 @@ def _dependencies() -> list[str]:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
 
 
+def _extras() -> dict[str, list[str]]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
 def _name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
@@ -205,11 +209,16 @@ def test_every_dependency_of_pyproject_is_installed():
             if words[:2] != ["pip", "install"]:
                 continue
             targets = [w for w in words[2:] if not w.startswith(("-", "$")) and "://" not in w]
-            installed |= {_name(t) for t in targets if t != "."}
-            if "." in targets and "--no-deps" not in words:  # the project and its dependencies
+            project = [t for t in targets if t == "." or t.startswith(".[")]
+            installed |= {_name(t) for t in targets if t not in project}
+            if project and "--no-deps" not in words:  # the project and its dependencies
                 installed |= {_name(d) for d in _dependencies()}
+                for extra in re.findall(r"\[(.*)\]", project[0])[:1]:
+                    for name in extra.split(","):
+                        installed |= {_name(d) for d in _extras()[name.strip()]}
     assert {_name(d) for d in _dependencies()} <= installed
     assert "psycopg" in installed  # the server's PostgreSQL driver comes with robust
+    assert "ray" in installed  # the image can join a Ray cluster (ray start)
     copied = " ".join(_args("COPY"))
     for path in ("pyproject.toml", "MLproject", "robust", "pipelines"):
         assert re.search(rf"(^|\s){path}(\s|$)", copied), path
