@@ -36,13 +36,25 @@ def relevant(
     model: nn.Module, x: Tensor, y: Tensor, classes: Sequence[int], *, k: int | None = None,
     rule: str = "epsilon", **_: Any,
 ) -> dict[int, Tensor]:  # fmt: skip
-    """Per class, the top-k most relevant input indices (LRP, mean over the class's inputs)."""
+    """Per class, the top-k most relevant input indices: the LRP relevance of each of its inputs
+    for its class, averaged over them, ties to the lower index (as
+    :func:`robust.explain.top_relevant`, but one class at a time, so that the other classes
+    need no inputs; ``top_relevant`` wants every class of the model)."""
     from robust import explain
 
-    keep = torch.isin(y, torch.as_tensor(list(classes), device=y.device))
+    n_values = x[0].numel()
     k = k if k is not None else explain.default_k(tuple(x.shape[1:]))
-    top = explain.top_relevant(model, x[keep], y[keep], k, rule=rule)
-    return {c: torch.as_tensor(top[c], dtype=torch.int64) for c in classes}
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n_values:
+        raise ConfigError(
+            f"k must be an integer in [1, {n_values}] (values per input), but got {k=}"
+        )
+    result: dict[int, Tensor] = {}
+    for c in classes:
+        xc = x[y == c]
+        target = torch.full((len(xc),), c, dtype=torch.int64)
+        mean = explain.relevance(model, xc, rule, target=target).flatten(1).double().mean(0)
+        result[c] = torch.argsort(-mean.cpu(), stable=True)[:k]
+    return result
 
 
 def hidden_layers(model: nn.Module) -> dict[str, str]:
