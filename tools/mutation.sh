@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Mutation testing with mutmut 3 for robust/faults, robust/retraining/_curves.py, robust/guidance
-# and robust/attacks, each against its own tests. NOT part of CI: it takes a long time.
+# Mutation testing with mutmut 3 for robust/faults, robust/retraining/_curves.py, robust/guidance,
+# robust/attacks and robust/attacks/dgn, each against its own tests. NOT part of CI: it takes long.
 #
 # What it does
 #   For each module it copies the repository (tar; no .git, .venv, mlruns, mutants, caches) to
-#   WORKDIR/<module>, adds the module's `only_mutate` and test selection to the copy's
-#   [tool.mutmut] section (the shared settings live in pyproject.toml), and runs `mutmut run`
-#   there. mutmut writes mutants/ inside the copy only; the repository itself is never touched.
-#   Modules and their tests:
+#   WORKDIR/<module>, adds the module's `only_mutate` (and `do_not_mutate`) and test selection
+#   to the copy's [tool.mutmut] section (the shared settings live in pyproject.toml), and runs
+#   `mutmut run` there. mutmut writes mutants/ inside the copy only; the repository itself is
+#   never touched. Modules and their tests:
 #     faults      robust/faults/*             tests/faults
 #     curves      robust/retraining/_curves.py tests/retraining/test_curves.py
 #                                              tests/retraining/test_report.py (summarise/compare)
 #     guidance    robust/guidance/*           tests/guidance
-#     attacks     robust/attacks/* (incl. dgn) tests/attacks
+#     attacks     robust/attacks/*, not dgn/  tests/attacks
+#     dgn         robust/attacks/dgn/*        tests/attacks
+#   Every mutant runs its tests in a fresh pytest session; the session's trained digits model
+#   (tests/conftest.py, 4 s) is trained once per module and then loaded from
+#   WORKDIR/<module>/.test-cache (ROBUST_TEST_MODEL_CACHE, read by tests/attacks/conftest.py;
+#   training uses none of the mutated code; the cache is rebuilt on every invocation).
 #
 # Usage
-#   tools/mutation.sh [MODULE ...]        # default: faults curves guidance attacks
+#   tools/mutation.sh [MODULE ...]        # default: faults curves guidance attacks dgn
 #   WORKDIR=/tmp/mut CHILDREN=2 tools/mutation.sh faults
 #   Environment: WORKDIR (default: a new mktemp -d), CHILDREN (mutmut --max-children, default 2),
-#   PYTHON_VENV (default: <repo>/.venv, with mutmut>=3.8: pip install -e ".[mutation]").
-#   Re-running with the same WORKDIR resumes: mutmut keeps results in WORKDIR/<module>/mutants.
+#   PYTHON_VENV (default: <repo>/.venv, with mutmut>=3.8: pip install -e ".[mutation]"),
+#   RERUN=not-killed (retest every mutant the last run did not kill, see below).
+#   Re-running with the same WORKDIR resumes: mutmut keeps results in WORKDIR/<module>/mutants
+#   and retests only the mutants of functions whose source changed. A mutant that survived keeps
+#   that verdict when only the tests changed: after adding tests, run again with
+#   RERUN=not-killed (mutmut then collects the new tests' coverage and retests those mutants).
 #
 # How long (measured 2026-12 on 2 shared CPU cores, CHILDREN=2 resp. 1): faults 353 mutants in
-#   ~1.5 min, curves 339 in ~2 min, guidance 1177 in ~20 min, attacks 2662 mutants in well over
-#   1.5 h (every mutant reruns the tests that call the mutated function; the dgn tests train small
-#   generators). Run attacks on its own, e.g. overnight: `tools/mutation.sh attacks`.
+#   ~1.5 min, curves 339 in ~2 min, guidance 1177 in ~20 min; attacks and dgn: see below
+#   (every mutant reruns the tests that call the mutated function; the dgn tests train small
+#   generators). Run them on their own: `tools/mutation.sh attacks dgn`.
 #
 # How to read the results
 #   Per module the script prints mutmut's counts (from `mutmut export-cicd-stats`) and the score
@@ -44,7 +53,9 @@ VENV=${PYTHON_VENV:-$REPO/.venv}
 CHILDREN=${CHILDREN:-2}
 WORKDIR=${WORKDIR:-$(mktemp -d -t robust-mutation.XXXXXX)}
 MODULES=("$@")
-[ ${#MODULES[@]} -eq 0 ] && MODULES=(faults curves guidance attacks)
+[ ${#MODULES[@]} -eq 0 ] && MODULES=(faults curves guidance attacks dgn)
+RERUN=${RERUN:-}
+case "$RERUN" in ""|not-killed) ;; *) echo "RERUN must be empty or not-killed" >&2; exit 2;; esac
 
 [ -x "$VENV/bin/mutmut" ] || { echo "mutmut not found in $VENV (pip install mutmut)" >&2; exit 2; }
 mkdir -p "$WORKDIR"
@@ -54,14 +65,17 @@ case "$WORKDIR/" in "$REPO"/*) echo "WORKDIR must be outside the repository" >&2
 # one thread per test process: mutmut runs CHILDREN forks at once
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 PYTHONDONTWRITEBYTECODE=1
 
-select_module() {  # -> only_mutate pattern(s) and test selection, as TOML arrays
+select_module() {  # -> only_mutate, do_not_mutate and test selection, as TOML arrays
+    SKIP='[]'
     case "$1" in
         faults)   ONLY='["robust/faults/*"]'; TESTS='["tests/faults"]';;
         curves)   ONLY='["robust/retraining/_curves.py"]'
                   TESTS='["tests/retraining/test_curves.py", "tests/retraining/test_report.py"]';;
         guidance) ONLY='["robust/guidance/*"]'; TESTS='["tests/guidance"]';;
-        attacks)  ONLY='["robust/attacks/*"]'; TESTS='["tests/attacks"]';;
-        *) echo "unknown module '$1' (faults, curves, guidance, attacks)" >&2; exit 2;;
+        attacks)  ONLY='["robust/attacks/*"]'; SKIP='["robust/attacks/dgn/*"]'
+                  TESTS='["tests/attacks"]';;
+        dgn)      ONLY='["robust/attacks/dgn/*"]'; TESTS='["tests/attacks"]';;
+        *) echo "unknown module '$1' (faults, curves, guidance, attacks, dgn)" >&2; exit 2;;
     esac
 }
 
@@ -76,14 +90,28 @@ for module in "${MODULES[@]}"; do
     cat >> "$dir/pyproject.toml" <<EOF
 # added by tools/mutation.sh for module '$module'
 only_mutate = $ONLY
+do_not_mutate = $SKIP
 pytest_add_cli_args_test_selection = $TESTS
 EOF
-    echo "=== $module: mutating $ONLY against $TESTS in $dir"
+    rm -rf "$dir/.test-cache"
+    export ROBUST_TEST_MODEL_CACHE=$dir/.test-cache
+    names=()
+    if [ "$RERUN" = not-killed ] && [ -d "$dir/mutants" ]; then
+        # `mutmut results` lists every mutant that was not killed as "    <name>: <status>"
+        mapfile -t names < <(cd "$dir" && PYTHONPATH="$dir" "$VENV/bin/mutmut" results 2>/dev/null \
+            | sed -n 's/^ *\([A-Za-z0-9_.]*__mutmut_[0-9]*\): .*/\1/p')
+    fi
+    echo "=== $module: mutating $ONLY (not $SKIP) against $TESTS in $dir" \
+        "${RERUN:+(retesting ${#names[@]} mutants not killed)}"
     start=$(date +%s)
     # PYTHONPATH: mutmut puts mutants/ first on sys.path; the copy (not the editable install of
     # the repo) must come next so that nothing imports the repository's unmutated robust/.
-    (cd "$dir" && PYTHONPATH="$dir" "$VENV/bin/mutmut" run --max-children "$CHILDREN") \
-        > "$dir/run.log" 2>&1 || echo "mutmut run exited with $? (see $dir/run.log)"
+    if [ "$RERUN" = not-killed ] && [ ${#names[@]} -eq 0 ]; then
+        echo "    nothing to retest"
+    else
+        (cd "$dir" && PYTHONPATH="$dir" "$VENV/bin/mutmut" run --max-children "$CHILDREN" \
+            "${names[@]}") > "$dir/run.log" 2>&1 || echo "mutmut run exited with $? (see $dir/run.log)"
+    fi
     secs=$(( $(date +%s) - start ))
     (cd "$dir" && PYTHONPATH="$dir" "$VENV/bin/mutmut" results > results.txt 2>&1 || true)
     (cd "$dir" && PYTHONPATH="$dir" "$VENV/bin/mutmut" export-cicd-stats > /dev/null 2>&1 || true)

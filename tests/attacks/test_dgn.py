@@ -296,3 +296,197 @@ def test_spectra_of_a_net_equal_a_direct_count(trained, digits):
                 expect[("nc" if value > 0 else "nu") + ("s" if ok else "f")][u] += 1
         for key, want in expect.items():
             assert getattr(got[name], key).flatten().tolist() == want
+
+
+def test_a_class_generator_depends_on_that_class_s_inputs_only(trained, small):
+    """Each class's generator sees only its own class's inputs: replacing every other class's
+    inputs by noise leaves it as it was, while the generators of those classes change; each
+    epoch's mean loss reaches ``on_epoch`` as it is recorded in the history."""
+    x, y = small
+    calls = []
+    common = {"eps": 0.3, "epochs": 2, "batch_size": 8, "progress": False}
+    gens = dgn.train(trained, x, y, "nce", **common, on_epoch=lambda *a: calls.append(a))
+    noisy = torch.where((y == 3).view(-1, 1, 1, 1), x, torch.rand_like(x))
+    other = dgn.train(trained, noisy, y, "nce", **common)
+    for name, value in gens.nets["3"].state_dict().items():
+        torch.testing.assert_close(other.nets["3"].state_dict()[name], value, rtol=0, atol=1e-6)
+    for c in (0, 9):
+        a, b = gens.nets[str(c)].state_dict(), other.nets[str(c)].state_dict()
+        assert not all(torch.allclose(a[k].float(), b[k].float(), atol=1e-4) for k in a)
+    assert sorted(calls) == sorted(
+        (c, epoch, loss) for c, h in gens.history.items() for epoch, loss in enumerate(h, 1)
+    )
+    assert len(calls) == 10 * 2
+
+
+def test_init_continues_from_given_generators(trained, small, gens):
+    """With ``init`` training starts from those weights (a tiny learning rate keeps them), not
+    from the seed's fresh ones; generators of another architecture or lacking a class are
+    refused."""
+    x, y = small
+    common = {"eps": 0.3, "epochs": 1, "lr": 1e-9, "seed": 1, "progress": False}
+    cont = dgn.train(trained, x, y, "nce", **common, classes=[0, 6], init=gens)
+    fresh = dgn.train(trained, x, y, "nce", **common, classes=[0, 6])
+    for c in ("0", "6"):
+        given = dict(gens.nets[c].named_parameters())
+        for name, p in cont.nets[c].named_parameters():
+            torch.testing.assert_close(p, given[name], rtol=0, atol=1e-6, msg=name)
+        assert not all(
+            torch.allclose(p, given[name], atol=1e-2)
+            for name, p in fresh.nets[c].named_parameters()
+        )
+    with pytest.raises(ConfigError, match=r"^init must hold fitting generators for inputs"):
+        dgn.train(trained, x, y, "nce", **common, architecture="fitting", init=gens)
+    one = dgn.train(trained, x, y, "nce", **common, classes=[0])
+    with pytest.raises(ConfigError, match=r"holds digits generators .* without classes \[6\]$"):
+        dgn.train(trained, x, y, "nce", **common, classes=[0, 6], init=one)
+
+
+def test_a_loss_that_turns_non_finite_stops_training(trained, small):
+    @dgn.register_loss("nan_test")
+    def nan_loss(x, x_gen, ctx, *, alpha=1.0):
+        return alpha * (x_gen.mean() * 0 + float("nan"))
+
+    try:
+        with pytest.raises(DataError, match=r"^the DGN loss must stay finite, but class 0's"):
+            dgn.train(trained, *small, "nan_test", eps=0.3, epochs=1, progress=False)
+    finally:
+        del dgn.LOSSES["nan_test"]
+
+
+def test_save_and_load_keep_every_class_s_properties(tmp_path):
+    """Relevant inputs and per-layer suspicious units survive save/load, class by class, with
+    the budget, the classes and each class's loss history (as Python numbers again)."""
+    nets = {c: dgn.build("digits", (1, 8, 8)) for c in (0, 3)}
+    properties = {
+        0: {"relevant": torch.tensor([5, 1, 63])},
+        3: {
+            "relevant": torch.tensor([7]),
+            "suspicious": {"conv1": torch.tensor([2, 0]), "fc1": torch.tensor([9, 4, 11])},
+        },
+    }
+    spec = {"architecture": "digits", "input_shape": [1, 8, 8], "loss": "susp", "k": 3}
+    history = {0: [1.5, 0.25], 3: [2.0, 1.0]}
+    gens = dgn.Generators(nets, eps=0.2, spec=spec, properties=properties, history=history)
+    gens.eval()  # load returns them in eval mode (batch-norm statistics, not the batch's)
+    loaded = dgn.load(dgn.save(gens, tmp_path / "gens"))
+    assert loaded.classes == (0, 3) and loaded.eps == 0.2
+    assert loaded.spec == spec and loaded.history == history
+    assert loaded.properties.keys() == {0, 3}
+    assert loaded.properties[0].keys() == {"relevant"}
+    assert torch.equal(loaded.properties[0]["relevant"], properties[0]["relevant"])
+    assert torch.equal(loaded.properties[3]["relevant"], properties[3]["relevant"])
+    susp = loaded.properties[3]["suspicious"]
+    assert susp.keys() == {"conv1", "fc1"}
+    assert all(torch.equal(susp[k], properties[3]["suspicious"][k]) for k in susp)
+    x = torch.rand(6, 1, 8, 8)
+    for c in (0, 3):
+        assert torch.equal(loaded(x, c), gens(x, c))
+
+
+def test_load_refuses_another_format_version(gens, tmp_path):
+    import json
+
+    path = dgn.save(gens, tmp_path)
+    spec = json.loads((path / "generators.json").read_text())
+    assert spec["format_version"] == 1
+    (path / "generators.json").write_text(json.dumps(spec | {"format_version": 2}))
+    with pytest.raises(DataError, match=r"^generators must have format_version 1, but got 2 in"):
+        dgn.load(path)
+
+
+@pytest.fixture(scope="module")
+def mislabelled(digits):
+    """120 digits, every third one relabelled: each class has failing inputs (wrong labels)."""
+    x, y = digits.val.x[:120], digits.val.y[:120].clone()
+    y[::3] = (y[::3] + 1) % 10
+    return x, y
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({"k": 5, "spectrum_inputs": "clean"}, id="tarantula-clean"),
+        pytest.param(
+            {"measure": "dstar", "star": 3.0, "spectrum_inputs": "clean", "threshold": 0.5},
+            id="dstar-threshold",
+        ),
+        pytest.param({"measure": "ochiai", "k": 3, "eps": 0.2}, id="ochiai-fgsm"),
+    ],
+)
+def test_suspicious_units_are_the_faults_top_k_of_each_class_s_spectrum(
+    trained, mislabelled, options
+):
+    """An independent route to the suspiciousness property: per class, the hit spectra of its
+    own inputs (and, with ``spectrum_inputs="fgsm"``, their FGSM(ε) versions) from
+    robust.models.activations, scored by the measure and selected by faults.top_suspicious
+    (k = 20, seed 004's, by default)."""
+    from robust import faults
+    from robust.attacks import fgsm
+    from robust.models import activations
+
+    x, y = mislabelled
+    classes = [1, 4, 7]
+    got = dgn.PROPERTIES["suspicious"](trained, x, y, classes, batch_size=7, **options)
+    assert list(got) == classes
+    measure = options.get("measure", "tarantula")
+    for c in classes:
+        xc, yc = x[y == c], y[y == c]
+        if options.get("spectrum_inputs", "fgsm") == "fgsm":
+            xc, yc = torch.cat([xc, fgsm(trained, xc, yc, options["eps"])]), yc.repeat(2)
+        with torch.no_grad():
+            correct = (trained(xc).argmax(1) == yc).numpy()
+        assert not correct.all()
+        scores = {}
+        for layer in ("conv1", "conv2", "fc1"):
+            s = faults.spectrum(
+                activations(trained, xc, layer, flatten=False),
+                correct,
+                options.get("threshold", 0.0),
+            )
+            scores[layer] = (
+                faults.dstar(s, options["star"])
+                if measure == "dstar"
+                else faults.MEASURES[measure](s)
+            )
+        want = faults.top_suspicious(scores, options.get("k", 20))
+        assert got[c].keys() == want.keys()
+        for layer, idx in want.items():
+            assert got[c][layer].dtype == torch.int64
+            assert got[c][layer].tolist() == idx.tolist(), (c, layer)
+
+
+def test_suspicious_refuses_an_unknown_measure(trained, mislabelled):
+    with pytest.raises(ConfigError, match=r"^measure must be one of tarantula, ochiai, dstar"):
+        dgn.PROPERTIES["suspicious"](trained, *mislabelled, [1], measure="jaccard")
+
+
+def test_relevant_inputs_of_any_classes_are_explain_s_top_k(trained, mislabelled):
+    """Per class, the top-k by mean LRP relevance over that class's inputs, as
+    explain.top_relevant gives them (which needs every class), also for a subset of the classes
+    with the other classes' inputs left out; k defaults to explain.default_k (16 for 8×8).
+    Found: the subset used to raise "every class in range(10) must occur in y"."""
+    from robust import explain
+
+    x, y = mislabelled
+    want = explain.top_relevant(trained, x, y, 9)
+    keep = (y == 2) | (y == 6)
+    got = dgn.PROPERTIES["relevant"](trained, x[keep], y[keep], [6, 2], k=9)
+    assert list(got) == [6, 2]
+    for c in (2, 6):
+        assert got[c].dtype == torch.int64 and got[c].tolist() == want[c].tolist()
+    default = dgn.PROPERTIES["relevant"](trained, x, y, [2])
+    assert default[2].tolist() == explain.top_relevant(trained, x, y)[2].tolist()
+    assert len(default[2]) == explain.default_k((1, 8, 8)) == 16
+    assert len(dgn.PROPERTIES["relevant"](trained, x, y, [2], k=64)[2]) == 64
+    for k in (0, 65, 2.0, True):
+        with pytest.raises(ConfigError, match=rf"^k must be an integer in \[1, 64\] .* k={k}$"):
+            dgn.PROPERTIES["relevant"](trained, x, y, [2], k=k)
+
+
+def test_lrp_generators_train_for_a_subset_of_the_classes(trained, small):
+    x, y = small
+    keep = y < 3
+    gens = dgn.train(trained, x[keep], y[keep], "lrp", eps=0.3, epochs=1, k=5, progress=False)
+    assert gens.classes == (0, 1, 2)
+    assert all(len(gens.properties[c]["relevant"]) == 5 for c in gens.classes)

@@ -9,7 +9,7 @@ from art.attacks.evasion import FastGradientMethod, ProjectedGradientDescentPyTo
 from art.estimators.classification import PyTorchClassifier
 from torch import nn
 
-from robust.attacks import _common, fgsm, lp, pgd
+from robust.attacks import _common, bim, fgsm, lp, pgd
 
 
 def _art(model, shape, *, as_attacked=True):
@@ -116,3 +116,11 @@ def test_pgd_reaches_the_boundary_and_beats_fgsm(trained, digits):
     adv = pgd(trained, x, y, 0.1, steps=20, step_size=0.01, random_start=False)
     assert lp(adv - x, "inf").max() == pytest.approx(0.1, abs=1e-6)
     assert _accuracy(trained, adv, y) <= _accuracy(trained, fgsm(trained, x, y, 0.1), y)
+
+
+def test_bim_defaults_are_ten_steps_of_a_quarter_eps_from_the_clean_input(trained, digits):
+    """bim(model, x, y, eps) is PGD from x, 10 steps of 2.5·ε/10, one run (Kurakin et al.)."""
+    x, y = digits.test.x[:16], digits.test.y[:16]
+    want = pgd(trained, x, y, 0.1, 10, 0.025, "inf", random_start=False)
+    assert torch.equal(bim(trained, x, y, 0.1), want)
+    assert not torch.equal(bim(trained, x, y, 0.1, 9), want)

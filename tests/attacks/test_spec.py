@@ -4,6 +4,7 @@ settings, every bad setting is one ConfigError sentence, describe reports what t
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -258,3 +259,65 @@ def test_craft_refuses_a_budget_beyond_the_inputs(trained, xy):
         AttackSpec("fgsm", 1.5)  # L∞ needs no inputs: refused at once
     out = AttackSpec("fgsm", 8.0, norm="2").craft(trained, x, y)
     assert out.min() >= 0 and out.max() <= 1
+
+
+@pytest.mark.parametrize("method", ["fgsm", "bim", "pgd"])
+def test_craft_passes_batch_size_and_use_predicted_on(trained, xy, method, batch_sizes):
+    """The spec's use_predicted reaches the attack (no labels needed, the predictions
+    attacked) and craft's batch_size bounds every forward pass."""
+    x, _ = xy
+    spec = AttackSpec(method, 0.2, steps=2, use_predicted=True)
+    with batch_sizes(trained) as sizes:
+        out = spec.craft(trained, x, None, batch_size=6)
+    assert sizes and max(sizes) <= 6
+    pred = trained(x).argmax(1)
+    direct = {
+        "fgsm": lambda: attacks.fgsm(trained, x, pred, 0.2),
+        "bim": lambda: attacks.bim(trained, x, pred, 0.2, 2),
+        "pgd": lambda: attacks.pgd(trained, x, pred, 0.2, 2),
+    }[method]()
+    torch.testing.assert_close(out, direct, rtol=0, atol=1e-6)  # batch 6 or one: rounding only
+
+
+def test_dgn_craft_passes_batch_size(trained, xy, gens, batch_sizes):
+    x, y = xy
+    with batch_sizes(*gens.nets.values()) as sizes:
+        AttackSpec("dgn", gens.eps, generators=gens).craft(trained, x, y, batch_size=3)
+    assert sizes and max(sizes) <= 3
+
+
+def test_a_spec_s_defaults_are_the_attack_functions(trained, xy):
+    """AttackSpec(method, eps) crafts what the function does with its own defaults (PGD(20)
+    from a random start, seed 0); bim takes the spec's 20 steps where bim() takes 10."""
+    x, y = xy[0][:12], xy[1][:12]
+    assert torch.equal(
+        AttackSpec("pgd", 0.1).craft(trained, x, y), attacks.pgd(trained, x, y, 0.1)
+    )
+    assert torch.equal(
+        AttackSpec("fgsm", 0.1).craft(trained, x, y), attacks.fgsm(trained, x, y, 0.1)
+    )
+    assert torch.equal(
+        AttackSpec("bim", 0.1).craft(trained, x, y), attacks.bim(trained, x, y, 0.1, 20)
+    )
+
+
+@pytest.mark.parametrize("eps", [True, float("inf"), float("nan"), -1e-9, "0.1", None])
+def test_check_eps_refuses_what_is_not_a_finite_budget(eps):
+    message = rf"^eps must be a finite number of at least 0, but got {re.escape(f'eps={eps!r}')}$"
+    for norm, dim in (("inf", None), ("2", 64), ("1", None)):
+        with pytest.raises(ConfigError, match=message):
+            attacks.check_eps(eps, norm, dim)
+
+
+def test_check_eps_bounds_l2_and_l1_only_given_the_dimension():
+    attacks.check_eps(0)
+    attacks.check_eps(1, "Linf")
+    attacks.check_eps(100.0, "2")  # no dimension: nothing to bound an L2 or L1 budget by
+    attacks.check_eps(100.0, "1")
+    attacks.check_eps(64, "1", 64)
+    with pytest.raises(ConfigError, match=r"^eps must be at most 1, the largest Linf distance "):
+        attacks.check_eps(1.5, "inf", 64)
+    with pytest.raises(ConfigError, match=r"^eps must be at most 8, .* of 64 values in \[0, 1\]"):
+        attacks.check_eps(8.5, "2", 64)
+    with pytest.raises(ConfigError, match=r"^norm must be one of inf, 2, 1, but got norm='3'$"):
+        attacks.check_eps(0.1, "3")
