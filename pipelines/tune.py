@@ -34,8 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pipelines import _cli, _fanout, _params
 from robust import attacks, engine, tracking, tuning
@@ -110,20 +112,14 @@ def main(p: Params) -> str:
     or ``engine=ray``, start the workers and report their study); return its run id."""
     if p.workers > 1 or p.engine == "ray":
         return _fan_out(p)
-    up = tracking.Lineage(p.dataset)
-    model_run = up.model_run(p.model_run)
     schedule = dgn.schedule_for(p.dataset, p.loss)
-    params = _cli.as_dict(p) | {
-        "model_run": model_run,
-        "study": p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}",
-        "eps": p.eps if p.eps is not None else attacks.default_eps(p.dataset),
-        "dgn_lr": p.dgn_lr or schedule.lr,
-        "dgn_batch_size": schedule.batch_size,
-    }
-    with tracking.stage(
-        "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
-        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
-    ) as run:  # fmt: skip
+    up, model_run, params, tune_stage = _tune_stage(
+        p,
+        eps=p.eps if p.eps is not None else attacks.default_eps(p.dataset),
+        dgn_lr=p.dgn_lr or schedule.lr,
+        dgn_batch_size=schedule.batch_size,
+    )
+    with tune_stage as run:
         if run.reused:
             return run.run_id
         with run.phase("load"):
@@ -143,6 +139,22 @@ def main(p: Params) -> str:
         with run.phase("report"):
             tuning.report(run, study, p.loss)
         return run.run_id
+
+
+def _tune_stage(
+    p: Params, **resolved: Any
+) -> tuple[tracking.Lineage, str, dict[str, Any], AbstractContextManager[tracking.StageRun]]:
+    """The lineage, the model run, the tune run's params (with the ``resolved`` ones) and the
+    stage (not entered yet)."""
+    up = tracking.Lineage(p.dataset)
+    model_run = up.model_run(p.model_run)
+    study = p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}"
+    params = _cli.as_dict(p) | {"model_run": model_run, "study": study, **resolved}
+    tune_stage = tracking.stage(
+        "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
+        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
+    )  # fmt: skip
+    return up, model_run, params, tune_stage
 
 
 def storage_for_workers(storage: str, *, cluster: bool) -> str:
@@ -167,14 +179,9 @@ def storage_for_workers(storage: str, *, cluster: bool) -> str:
 def _fan_out(p: Params) -> str:
     """The tune run that starts ``p.workers`` workers on ``p.engine`` and reports the study."""
     storage = storage_for_workers(p.storage, cluster=p.engine == "ray" and p.cluster is not None)
-    up = tracking.Lineage(p.dataset)
-    model_run = up.model_run(p.model_run)
-    name = p.study or f"tune-{p.dataset}-{p.loss}-{p.objective}"
-    params = _cli.as_dict(p) | {"model_run": model_run, "study": name}
-    with tracking.stage(
-        "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
-        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
-    ) as run:  # fmt: skip
+    _, model_run, params, tune_stage = _tune_stage(p)
+    name = params["study"]
+    with tune_stage as run:
         if run.reused:
             return run.run_id
         one = dataclasses.replace(
