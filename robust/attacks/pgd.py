@@ -7,7 +7,8 @@ cross-entropy of the logits with respect to the input only, a step of ``step_siz
 unit-norm direction, projection onto the ε-ball, clipping to [0, 1].
 
 Differences from the libraries the seeds used: with ``restarts > 1`` the strongest restart is
-kept **per sample** (first one that fools the model, else the highest loss), where ART keeps the
+kept **per sample** (a run that fools the model, the highest loss among those; else the highest
+loss; ties to the earlier run), where ART keeps the
 whole restart with the best dataset-level success rate; the random start is drawn on the CPU
 from one seeded generator per call, so results do not depend on ``batch_size`` or the device.
 """

@@ -156,3 +156,21 @@ def test_bad_inputs(trained, digits):
         fgsm(trained, x, y[:3], 0.1)
     with pytest.raises(ConfigError, match="y \\(the true labels\\) is required"):
         fgsm(trained, x, None, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"eps": -0.1}, "eps must be at least 0, but got eps=-0.1"),
+        ({"batch_size": 0}, "batch_size must be an integer of at least 1, but got batch_size=0"),
+        ({"norm": "INF"}, None),  # the norm's name is not case-sensitive
+    ],
+)
+def test_fgsm_names_the_bad_argument(trained, digits, kwargs, message):
+    x, y = digits.test.x[:4], digits.test.y[:4]
+    if message is None:
+        assert torch.equal(fgsm(trained, x, y, 0.1, **kwargs), fgsm(trained, x, y, 0.1))
+        return
+    with pytest.raises(ConfigError) as e:
+        fgsm(trained, x, y, **{"eps": 0.1, **kwargs})
+    assert str(e.value) == message

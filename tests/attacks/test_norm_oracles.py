@@ -234,3 +234,27 @@ def test_default_step_size_is_2_5_eps_over_steps(trained, digits, norm):
         default = attack(None)
         assert torch.equal(default, attack(2.5 * eps / steps))
         assert not torch.allclose(default, attack(eps / steps), rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize(("norm", "restarts"), [("inf", 2), ("inf", 3), ("2", 3)])
+def test_restarts_keep_per_image_the_strongest_run(trained, digits, norm, restarts):
+    """With restarts, each image keeps, of its runs (the reference loop from each successive
+    draw of the seeded generator), the one that fools the model, the highest loss among those
+    that do, else the highest loss; ties go to the earlier run. Some images must be fooled by
+    some runs and not others, so the choice matters."""
+    x, y = digits.test.x[:64], digits.test.y[:64]
+    eps = {"inf": 0.08, "2": 0.5}[norm]
+    model = _as_attacked(trained)
+    g = torch.Generator().manual_seed(11)
+    starts = [random_delta(x.shape, eps, norm, g) for _ in range(restarts)]
+    runs = torch.stack([_reference(model, x, y, eps, 2, eps / 2, norm, s) for s in starts])
+    with torch.no_grad():
+        logits = torch.stack([model(r) for r in runs])  # (run, image, class)
+    fooled = logits.argmax(2) != y
+    loss = torch.stack([F.cross_entropy(z, y, reduction="none") for z in logits])
+    key = fooled.double() * 1e6 + loss.double()  # fooling first, then the loss
+    pick = key.argmax(0)  # the first of equal maxima
+    want = runs[pick, torch.arange(len(x))]
+    assert fooled.any(0).sum() > 0 and (fooled.any(0) & ~fooled.all(0)).any()  # it matters
+    ours = pgd(trained, x, y, eps, 2, eps / 2, norm, random_start=True, restarts=restarts, seed=11)
+    _assert_same_images(ours, want)
