@@ -1,5 +1,5 @@
-"""Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD in L∞/L2), written
-in plain PyTorch.
+"""Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD in L∞/L2) and the
+score-based Square attack (L∞), written in plain PyTorch.
 
 Every attack is a function ``attack(model, x, y, eps, ...) -> x_adv`` that checks its arguments,
 runs the model in eval mode (restoring its mode), never modifies ``x`` nor any parameter's
@@ -15,6 +15,7 @@ from robust.attacks.pgd import bim, pgd
 from robust.attacks.presets import PRESETS, AdversarialSet, guided_retraining
 from robust.attacks.sets import craft_set, spec_name
 from robust.attacks.spec import EPS, METHODS, AttackSpec, default_eps
+from robust.attacks.square import square
 
 __all__ = [
     "EPS",
@@ -34,4 +35,5 @@ __all__ = [
     "max_distance",
     "pgd",
     "spec_name",
+    "square",
 ]
