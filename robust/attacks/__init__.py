@@ -1,5 +1,5 @@
-"""Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD in L∞/L2) and the
-score-based Square attack (L∞), written in plain PyTorch.
+"""Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD and FAB-T in L∞/L2)
+and the score-based Square attack (L∞), written in plain PyTorch.
 
 Every attack is a function ``attack(model, x, y, eps, ...) -> x_adv`` that checks its arguments,
 runs the model in eval mode (restoring its mode), never modifies ``x`` nor any parameter's
@@ -10,6 +10,7 @@ attack and its settings (DGN generators included) and crafts it with one call;
 
 from robust.attacks._norms import NORMS, check_eps, lp, max_distance
 from robust.attacks.apgd import apgd
+from robust.attacks.fab import fab
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
 from robust.attacks.presets import PRESETS, AdversarialSet, guided_retraining
@@ -29,6 +30,7 @@ __all__ = [
     "check_eps",
     "craft_set",
     "default_eps",
+    "fab",
     "fgsm",
     "guided_retraining",
     "lp",
