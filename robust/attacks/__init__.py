@@ -1,5 +1,6 @@
 """Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD and FAB-T in L∞/L2)
-and the score-based Square attack (L∞), written in plain PyTorch.
+and the score-based Square attack (L∞), and AutoAttack's ensemble of them, written in
+plain PyTorch.
 
 Every attack is a function ``attack(model, x, y, eps, ...) -> x_adv`` that checks its arguments,
 runs the model in eval mode (restoring its mode), never modifies ``x`` nor any parameter's
@@ -10,6 +11,7 @@ attack and its settings (DGN generators included) and crafts it with one call;
 
 from robust.attacks._norms import NORMS, check_eps, lp, max_distance
 from robust.attacks.apgd import apgd
+from robust.attacks.autoattack import AutoAttackResult, autoattack
 from robust.attacks.fab import fab
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
@@ -25,7 +27,9 @@ __all__ = [
     "PRESETS",
     "AdversarialSet",
     "AttackSpec",
+    "AutoAttackResult",
     "apgd",
+    "autoattack",
     "bim",
     "check_eps",
     "craft_set",
