@@ -6,11 +6,13 @@ physical world", 2016, https://arxiv.org/abs/1607.02533. Each step: gradient of 
 cross-entropy of the logits with respect to the input only, a step of ``step_size`` along its
 unit-norm direction, projection onto the ε-ball, clipping to [0, 1].
 
-Differences from the libraries the seeds used: with ``restarts > 1`` the strongest restart is
-kept **per sample** (a run that fools the model, the highest loss among those; else the highest
-loss; ties to the earlier run), where ART keeps the
-whole restart with the best dataset-level success rate; the random start is drawn on the CPU
-from one seeded generator per call, so results do not depend on ``batch_size`` or the device.
+Differences from the libraries the seeds used: PGD returns per sample its best iterate (the
+first that fools the model, else the highest loss; ``keep="last"`` for the last, as ART and
+foolbox do; BIM keeps the last, as seed 000's foolbox did); with ``restarts > 1`` the strongest
+restart is kept **per sample** (a run that fools the model, the highest loss among those; else
+the highest loss; ties to the earlier run), where ART keeps the whole restart with the best
+dataset-level success rate; the random start is drawn on the CPU from one seeded generator per
+call, so results do not depend on ``batch_size`` or the device.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from torch import Tensor, nn
 
 from robust.attacks import _common
 from robust.attacks._norms import check_norm, project, random_delta, unit
+from robust.errors import ConfigError
+
+KEEP = ("best", "last")
+"""What a PGD run returns per sample: its best iterate or its last."""
 
 
 def pgd(
@@ -35,10 +41,11 @@ def pgd(
     restarts: int = 1,
     seed: int = 0,
     *,
+    keep: str = "best",
     use_predicted: bool = False,
     batch_size: int | None = None,
 ) -> Tensor:
-    """Untargeted PGD with per-sample best over restarts.
+    """Untargeted PGD with per-sample best over iterates and restarts.
 
     Args:
         model, x, y, eps, norm, use_predicted, batch_size: as for :func:`robust.attacks.fgsm`.
@@ -47,6 +54,9 @@ def pgd(
         random_start: start from a uniform sample of the ε-ball (else from ``x``).
         restarts: independent starts; each sample keeps its strongest result.
         seed: seed of the random starts.
+        keep: ``best`` (default): per sample the first iterate that fools the model, else the
+            one of highest loss (the start included), as APGD keeps; ``last``: the last
+            iterate (ART's and foolbox's PGD/BIM).
 
     Returns:
         (N, C, H, W) tensor like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
@@ -64,6 +74,8 @@ def pgd(
         step_size = 2.5 * eps / steps
     _common.check_positive("step_size", step_size, allow_zero=eps == 0)
     _common.check_inputs(x, y, use_predicted)
+    if keep not in KEEP:
+        raise ConfigError(f"keep must be one of {', '.join(KEEP)}, but got keep={keep!r}")
 
     best = x.detach().clone()
     best_loss = torch.full((len(x),), -torch.inf)
@@ -79,7 +91,7 @@ def pgd(
                 x0 = run.batch(x[sl])
                 yb = target[sl].to(run.device)
                 start = noise[sl].to(run.device) if noise is not None else None
-                x_adv = _iterate(run.model, x0, yb, eps, steps, step_size, norm, start)
+                x_adv = _iterate(run.model, x0, yb, eps, steps, step_size, norm, start, keep)
                 if restarts == 1:  # nothing to choose: skip the selection's forward pass
                     best[sl] = x_adv.to(best.device, best.dtype)
                     continue
@@ -111,7 +123,8 @@ def bim(
     use_predicted: bool = False,
     batch_size: int | None = None,
 ) -> Tensor:
-    """Basic iterative method: PGD from the clean input, one run (Kurakin et al., 2016).
+    """Basic iterative method: PGD from the clean input, one run, the last iterate (Kurakin et
+    al., 2016; foolbox's BIM, which seed 000 used).
 
     ``bim(..., norm="1", eps=0.05, steps=10, step_size=0.01)`` is what seed 000 calls "BIM"
     (foolbox's L1BasicIterativeAttack, rel_stepsize 0.2); ``norm="2"`` is what it calls "CW".
@@ -126,6 +139,7 @@ def bim(
         norm,
         random_start=False,
         restarts=1,
+        keep="last",
         use_predicted=use_predicted,
         batch_size=batch_size,
     )
@@ -140,11 +154,33 @@ def _iterate(
     step_size: float,
     norm: str,
     start: Tensor | None,
+    keep: str = "last",
 ) -> Tensor:
-    """One PGD run from ``x0 + start`` (or ``x0``)."""
+    """One PGD run from ``x0 + start`` (or ``x0``): its last iterate, or with ``keep="best"``
+    per sample the first one that fools the model, else the one of highest loss."""
     x_adv = x0 if start is None else (x0 + start).clamp(0, 1)
-    for _ in range(steps):
-        grad = _common.input_gradient(model, x_adv, y)
+    if keep == "last":
+        for _ in range(steps):
+            grad = _common.input_gradient(model, x_adv, y)
+            x_adv = x_adv + step_size * unit(grad, norm)
+            x_adv = (x0 + project(x_adv - x0, eps, norm)).clamp(0, 1).detach()
+        return x_adv
+    best = x_adv.clone()
+    best_loss = torch.full((len(x0),), -torch.inf, device=x0.device)
+    fooled = torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
+    for k in range(steps + 1):  # the loss at each iterate comes with its gradient
+        x_in = x_adv.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logits = model(x_in)
+            loss = F.cross_entropy(logits, y, reduction="none")
+            grad = torch.autograd.grad(loss.sum(), x_in)[0] if k < steps else None
+        hit = logits.detach().argmax(1) != y
+        take = ~fooled & (hit | (loss.detach() > best_loss))
+        best[take] = x_adv[take]
+        best_loss = torch.where(take, loss.detach(), best_loss)
+        fooled |= hit
+        if grad is None:
+            break
         x_adv = x_adv + step_size * unit(grad, norm)
         x_adv = (x0 + project(x_adv - x0, eps, norm)).clamp(0, 1).detach()
-    return x_adv
+    return best

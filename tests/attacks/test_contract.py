@@ -132,6 +132,7 @@ def test_use_predicted_attacks_the_model_labels(trained, digits):
         pytest.param({"step_size": 0.0}, r"step_size must be greater than 0", id="step"),
         pytest.param({"norm": "3"}, r"norm must be one of inf, 2, 1, but got norm='3'", id="norm"),
         pytest.param({"batch_size": 0}, r"batch_size must be an integer of at least 1", id="bs"),
+        pytest.param({"keep": "first"}, r"keep must be one of best, last, but got keep='first'"),
     ],
 )
 def test_bad_arguments(trained, digits, kwargs, message):

@@ -92,7 +92,7 @@ def test_l2_pgd_equals_art(trained, digits, attack, step_size):
     y = digits.test.y[:64]
     eps, steps = 0.2, 10
     if attack == "pgd":
-        ours = pgd(trained, x, y, eps, steps, step_size, "2", random_start=False)
+        ours = pgd(trained, x, y, eps, steps, step_size, "2", random_start=False, keep="last")
     else:
         ours = bim(trained, x, y, eps, steps, step_size, "2")
     classifier = PyTorchClassifier(
@@ -155,7 +155,7 @@ def test_random_start_pgd_equals_the_reference_loop(trained, digits, norm):
     ε of x."""
     x, y = digits.test.x[:16], digits.test.y[:16]
     eps = {"inf": 0.1, "2": 1.0, "1": 3.0}[norm]
-    ours = pgd(trained, x, y, eps, 5, None, norm, random_start=True, seed=3)
+    ours = pgd(trained, x, y, eps, 5, None, norm, random_start=True, seed=3, keep="last")
     start = random_delta(x.shape, eps, norm, torch.Generator().manual_seed(3))
     theirs = _reference(_as_attacked(trained), x, y, eps, 5, 2.5 * eps / 5, norm, start)
     torch.testing.assert_close(ours, theirs, rtol=0, atol=_LOOP_ATOL)
@@ -228,7 +228,7 @@ def test_default_step_size_is_2_5_eps_over_steps(trained, digits, norm):
     x, y = digits.test.x[:32], digits.test.y[:32]
     eps, steps = {"inf": 0.1, "2": 1.0, "1": 3.0}[norm], 4
     for attack in (
-        lambda s: pgd(trained, x, y, eps, steps, s, norm, random_start=True, seed=1),
+        lambda s: pgd(trained, x, y, eps, steps, s, norm, random_start=True, seed=1, keep="last"),
         lambda s: bim(trained, x, y, eps, steps, s, norm),
     ):
         default = attack(None)
@@ -256,5 +256,35 @@ def test_restarts_keep_per_image_the_strongest_run(trained, digits, norm, restar
     pick = key.argmax(0)  # the first of equal maxima
     want = runs[pick, torch.arange(len(x))]
     assert fooled.any(0).sum() > 0 and (fooled.any(0) & ~fooled.all(0)).any()  # it matters
-    ours = pgd(trained, x, y, eps, 2, eps / 2, norm, random_start=True, restarts=restarts, seed=11)
+    ours = pgd(
+        trained, x, y, eps, 2, eps / 2, norm, random_start=True, restarts=restarts, seed=11,
+        keep="last",
+    )  # fmt: skip
     _assert_same_images(ours, want)
+
+
+@pytest.mark.parametrize("norm", ["inf", "2"])
+def test_pgd_keeps_per_image_the_first_fooling_or_highest_loss_iterate(trained, digits, norm):
+    """keep="best" (the default): of the reference loop's iterates 0..steps (0: the start),
+    each image keeps the first that fools the model, else the one of highest loss; the last
+    iterate is not always it."""
+    x, y = digits.test.x[:48], digits.test.y[:48]
+    eps, steps = {"inf": 0.1, "2": 0.6}[norm], 6
+    model = _as_attacked(trained)
+    start = random_delta(x.shape, eps, norm, torch.Generator().manual_seed(2))
+    iterates = torch.stack(
+        [_reference(model, x, y, eps, k, 2.5 * eps / steps, norm, start) for k in range(steps + 1)]
+    )
+    with torch.no_grad():
+        logits = torch.stack([model(it) for it in iterates])
+    fooled = logits.argmax(2) != y
+    loss = torch.stack([F.cross_entropy(z, y, reduction="none") for z in logits])
+    first = fooled.double().argmax(0)  # the first fooling iterate
+    highest = loss.argmax(0)
+    pick = torch.where(fooled.any(0), first, highest)
+    want = iterates[pick, torch.arange(len(x))]
+    assert (pick != steps).any()  # the choice matters
+    ours = pgd(trained, x, y, eps, steps, None, norm, random_start=True, seed=2)
+    _assert_same_images(ours, want)
+    last = pgd(trained, x, y, eps, steps, None, norm, random_start=True, seed=2, keep="last")
+    _assert_same_images(last, iterates[-1])

@@ -35,7 +35,7 @@ def _accuracy(model, x, y) -> float:
 @pytest.mark.parametrize("eps", [0.05, 0.2])
 def test_linf_pgd_equals_art(trained, digits, eps):
     x, y = digits.test.x[:200], digits.test.y[:200]
-    ours = pgd(trained, x, y, eps, steps=10, step_size=eps / 4, random_start=False)
+    ours = pgd(trained, x, y, eps, steps=10, step_size=eps / 4, random_start=False, keep="last")
     attack = ProjectedGradientDescentPyTorch(
         _art(trained, tuple(x.shape[1:])),
         norm=np.inf,
@@ -54,7 +54,7 @@ def test_linf_pgd_equals_art(trained, digits, eps):
 def test_linf_pgd_of_the_fast_copy_equals_art_on_the_model_as_given(trained, digits):
     """The channels-last copy changes only rounding, which L∞ sign steps do not see."""
     x, y = digits.test.x[:200], digits.test.y[:200]
-    ours = pgd(trained, x, y, 0.1, steps=10, step_size=0.025, random_start=False)
+    ours = pgd(trained, x, y, 0.1, steps=10, step_size=0.025, random_start=False, keep="last")
     attack = ProjectedGradientDescentPyTorch(
         _art(trained, tuple(x.shape[1:]), as_attacked=False),
         norm=np.inf,
@@ -90,7 +90,9 @@ def test_fgsm_equals_art(trained, digits, norm):
 def test_fgsm_is_one_pgd_step_of_size_eps(trained, digits, norm):
     x, y = digits.test.x[:100], digits.test.y[:100]
     eps = {"inf": 0.1, "2": 0.5, "1": 2.0}[norm]
-    one_step = pgd(trained, x, y, eps, steps=1, step_size=eps, norm=norm, random_start=False)
+    one_step = pgd(
+        trained, x, y, eps, steps=1, step_size=eps, norm=norm, random_start=False, keep="last"
+    )
     torch.testing.assert_close(fgsm(trained, x, y, eps, norm), one_step, rtol=0, atol=1e-6)
 
 
@@ -113,14 +115,15 @@ def test_more_restarts_are_never_worse_per_sample(trained, digits):
 
 def test_pgd_reaches_the_boundary_and_beats_fgsm(trained, digits):
     x, y = digits.test.x, digits.test.y
-    adv = pgd(trained, x, y, 0.1, steps=20, step_size=0.01, random_start=False)
+    adv = pgd(trained, x, y, 0.1, steps=20, step_size=0.01, random_start=False, keep="last")
     assert lp(adv - x, "inf").max() == pytest.approx(0.1, abs=1e-6)
     assert _accuracy(trained, adv, y) <= _accuracy(trained, fgsm(trained, x, y, 0.1), y)
 
 
 def test_bim_defaults_are_ten_steps_of_a_quarter_eps_from_the_clean_input(trained, digits):
-    """bim(model, x, y, eps) is PGD from x, 10 steps of 2.5·ε/10, one run (Kurakin et al.)."""
+    """bim(model, x, y, eps) is PGD from x, 10 steps of 2.5·ε/10, one run, the last iterate
+    (Kurakin et al.; foolbox's BIM)."""
     x, y = digits.test.x[:16], digits.test.y[:16]
-    want = pgd(trained, x, y, 0.1, 10, 0.025, "inf", random_start=False)
+    want = pgd(trained, x, y, 0.1, 10, 0.025, "inf", random_start=False, keep="last")
     assert torch.equal(bim(trained, x, y, 0.1), want)
     assert not torch.equal(bim(trained, x, y, 0.1, 9), want)

@@ -73,11 +73,13 @@ def test_craft_is_the_attack_called_directly(trained, xy, spec, direct, norm):
     assert torch.equal(x_adv, direct(trained, x, y, norm))
 
 
-def test_bim_is_pgd_without_random_start(trained, xy):
+def test_bim_is_pgd_without_random_start_keeping_the_last_iterate(trained, xy):
     x, y = xy
     bim = AttackSpec("bim", 0.3, steps=3).craft(trained, x, y)
-    pgd = AttackSpec("pgd", 0.3, steps=3, random_start=False, seed=5).craft(trained, x, y)
-    assert torch.equal(bim, pgd)
+    last = attacks.pgd(trained, x, y, 0.3, 3, random_start=False, seed=5, keep="last")
+    assert torch.equal(bim, last)
+    best = AttackSpec("pgd", 0.3, steps=3, random_start=False, seed=5).craft(trained, x, y)
+    assert torch.equal(best, attacks.pgd(trained, x, y, 0.3, 3, random_start=False, seed=5))
 
 
 @pytest.mark.parametrize("route", dgn.ROUTES)
