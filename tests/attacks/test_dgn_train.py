@@ -120,3 +120,40 @@ def test_susp_spectra_use_the_training_eps(trained, small):
         {n: v.tolist() for n, v in want[c].items()} != {n: v.tolist() for n, v in other[c].items()}
         for c in range(4)
     )  # ε matters here
+
+
+def test_register_loss_takes_exactly_the_documented_signatures():
+    """Three positional parameters and keyword-only weights with number defaults are a loss;
+    a positional fourth parameter or a weight without a number default is not."""
+
+    def plain(x, x_gen, ctx):
+        return x_gen.mean()
+
+    def weighted(x, x_gen, ctx, *, alpha=2, beta=0.5):
+        return x_gen.mean()
+
+    def positional(x, x_gen, ctx, alpha=1.0):
+        return x_gen.mean()
+
+    def no_default(x, x_gen, ctx, *, alpha=None):
+        return x_gen.mean()
+
+    try:
+        dgn.register_loss("plain_test")(plain)
+        dgn.register_loss("weighted_test", needs=("suspicious",))(weighted)
+        spec = dgn.LOSSES["weighted_test"]
+        assert (spec.name, spec.weights, spec.needs) == (
+            "weighted_test",
+            {"alpha": 2.0, "beta": 0.5},
+            ("suspicious",),
+        )
+        assert dgn.LOSSES["plain_test"].weights == {}
+        with pytest.raises(ConfigError, match=r"^a DGN loss must be fn\(x, x_gen, ctx, \*"):
+            dgn.register_loss("positional_test")(positional)
+        with pytest.raises(ConfigError) as e:
+            dgn.register_loss("no_default_test")(no_default)
+        assert str(e.value) == "every DGN loss weight needs a number default, but got ['alpha']"
+        assert "positional_test" not in dgn.LOSSES and "no_default_test" not in dgn.LOSSES
+    finally:
+        for name in ("plain_test", "weighted_test"):
+            dgn.LOSSES.pop(name, None)
