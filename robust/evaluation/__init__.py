@@ -1,6 +1,7 @@
 """Evaluating classifiers: macro metrics, confusion matrices, attack strength, robust-accuracy
-matrices, guidance-score summaries. ``predict`` (now :func:`robust.models.predict`) and
-``AttackSpec`` (now :class:`robust.attacks.AttackSpec`) are re-exported for older callers."""
+matrices, Wilson intervals, gradient-masking checks, guidance-score summaries. ``predict``
+(now :func:`robust.models.predict`) and ``AttackSpec`` (now :class:`robust.attacks.AttackSpec`)
+are re-exported for older callers."""
 
 from robust.attacks import AttackSpec
 from robust.evaluation.adversarial import (
@@ -10,6 +11,8 @@ from robust.evaluation.adversarial import (
 )
 from robust.evaluation.confusion import confusion_csv, plot_confusion
 from robust.evaluation.holdout import TEST_KEYS, report_test_set
+from robust.evaluation.intervals import wilson
+from robust.evaluation.masking import Check, masking_checks
 from robust.evaluation.matrix import (
     ADAPTIVE_METHODS,
     adaptive_matrix,
@@ -25,11 +28,13 @@ __all__ = [
     "ADAPTIVE_METHODS",
     "TEST_KEYS",
     "AttackSpec",
+    "Check",
     "adaptive_matrix",
     "attack_report",
     "classification_metrics",
     "confusion_csv",
     "evaluate",
+    "masking_checks",
     "plot_adversarial_grid",
     "plot_confusion",
     "plot_matrix",
@@ -39,5 +44,6 @@ __all__ = [
     "report_test_set",
     "score_summary",
     "transfer_matrix",
+    "wilson",
     "write_matrix",
 ]
