@@ -120,7 +120,9 @@ def trained(digits):
     from robust import models
     from robust.training import fit
 
-    model = models.for_dataset(digits)
+    # seeded: unseeded weights would depend on which tests drew from torch's RNG before this
+    # fixture first ran, so thresholds measured on one order could fail on another
+    model = models.for_dataset(digits, seed=0)
     fit(
         model,
         digits.train,

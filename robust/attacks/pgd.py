@@ -103,9 +103,9 @@ def pgd(
                 better = (fooled & ~best_fooled[sl]) | (
                     (fooled == best_fooled[sl]) & (loss > best_loss[sl])
                 )
-                keep = better.to(best.device)
+                take = better.to(best.device)
                 chunk = best[sl]  # a view: assignment writes into best
-                chunk[keep] = x_adv.to(best.device, best.dtype)[keep]
+                chunk[take] = x_adv.to(best.device, best.dtype)[take]
                 best_loss[sl] = torch.where(better, loss, best_loss[sl])
                 best_fooled[sl] |= fooled
     return best

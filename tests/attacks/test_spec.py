@@ -88,7 +88,19 @@ def test_dgn_craft_is_the_generators(trained, xy, gens, route):
     spec = AttackSpec("dgn", gens.eps, generators=gens, route=route)
     expected = gens.generate(x, y, model=trained, route=route)
     assert torch.equal(spec.craft(trained, x, y), expected)
-    assert torch.equal(spec.craft(trained, x, y, batch_size=7), expected)
+    batched = spec.craft(trained, x, y, batch_size=7)
+    # routed by prediction, an input at a near tie of its top two logits may be predicted
+    # (and routed) the other way in batches of 7: those are left out;
+    with torch.no_grad():
+        top2 = trained(x).topk(2, dim=1).values
+    clear = (
+        (top2[:, 0] - top2[:, 1] > 1e-4)
+        if route == "prediction"
+        else torch.ones_like(y, dtype=torch.bool)
+    )
+    assert clear.float().mean() > 0.9
+    # other batches round the generators' convolutions otherwise (seen: 1e-7 with one thread)
+    torch.testing.assert_close(batched[clear], expected[clear], rtol=0, atol=1e-5)
 
 
 def test_seed_changes_pgd_only(trained, xy):
