@@ -122,3 +122,18 @@ def test_querying_results_example_runs(study, capsys, ids):
     assert list(totals.stage) == ["train", "attack", "metric", "retrain", "evaluate"]
     assert (totals.time_s > 0).all()
     assert isinstance(namespace["model"], torch.nn.Module)
+
+
+def test_robustness_evaluation_example_runs(capsys):
+    code = _python_block("## Robustness evaluation (library)")
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert out.startswith("AutoAttack: ") and "PGD-20: " in out
+    result = namespace["result"]
+    assert result.robust_accuracy <= float(namespace["pgd_accuracy"])  # AA is the tighter bound
+    assert out.count("\n") == 2 + 4  # the two numbers, then the four checks
+    text = (ROOT / "README.md").read_text()
+    low, high = namespace["low"], namespace["high"]
+    claim = f"{result.robust_accuracy:.1%} [{low:.1%}, {high:.1%}]".replace("%", " %")
+    assert claim in text  # the README quotes what the code prints
