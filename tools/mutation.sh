@@ -31,9 +31,10 @@
 #   RERUN=not-killed (mutmut then collects the new tests' coverage and retests those mutants).
 #
 # How long (measured 2026-12 on 2 shared CPU cores, CHILDREN=2 resp. 1): faults 353 mutants in
-#   ~1.5 min, curves 339 in ~2 min, guidance 1177 in ~20 min; attacks and dgn: see below
-#   (every mutant reruns the tests that call the mutated function; the dgn tests train small
-#   generators). Run them on their own: `tools/mutation.sh attacks dgn`.
+#   ~1.5 min, curves 339 in ~2 min, guidance 1177 in ~20 min; attacks 1119 (before APGD, FAB,
+#   Square and AutoAttack) in ~14 min and dgn 1558 in ~15 min with CHILDREN=1 at nice 19 beside
+#   other work (every mutant reruns the tests that call the mutated function; the dgn tests
+#   train small generators). Run them on their own: `tools/mutation.sh attacks dgn`.
 #
 # How to read the results
 #   Per module the script prints mutmut's counts (from `mutmut export-cicd-stats`) and the score

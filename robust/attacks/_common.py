@@ -37,6 +37,35 @@ def check_inputs(x: Tensor, y: Tensor | None, use_predicted: bool) -> None:
         )
 
 
+def check_call(
+    x: Tensor,
+    y: Tensor | None,
+    eps: float,
+    *,
+    use_predicted: bool,
+    batch_size: int | None,
+    **counts: int,
+) -> None:
+    """The checks every attack makes of its call: ε ≥ 0, each of ``counts`` an integer ≥ 1,
+    ``batch_size`` None or ≥ 1, and the inputs and labels (:func:`check_inputs`)."""
+    check_positive("eps", eps, allow_zero=True)
+    for name, value in counts.items():
+        check_count(name, value)
+    if batch_size is not None:
+        check_count("batch_size", batch_size)
+    check_inputs(x, y, use_predicted)
+
+
+def check_number(
+    name: str, value: float, low: float, high: float, *, open_low: bool = False
+) -> None:
+    """``value`` a number in [low, high] (``open_low``: in (low, high]), else a ConfigError."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or not (low < value if open_low else low <= value) or not value <= high:
+        interval = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
+        raise ConfigError(f"{name} must be a number in {interval}, but got {name}={value!r}")
+
+
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> None:
     ok = value >= 0 if allow_zero else value > 0
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok:

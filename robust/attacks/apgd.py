@@ -123,15 +123,12 @@ def apgd(
         raise ConfigError(f"norm must be inf or 2 for apgd, but got norm={norm!r}")
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {', '.join(LOSSES)}, but got loss={loss!r}")
-    _common.check_positive("eps", eps, allow_zero=True)
-    _common.check_count("steps", steps)
-    _common.check_count("restarts", restarts)
-    _common.check_count("n_target_classes", n_target_classes)
     if isinstance(rho, bool) or not isinstance(rho, int | float) or not 0 < rho < 1:
         raise ConfigError(f"rho must be a number in (0, 1), but got rho={rho!r}")
-    if batch_size is not None:
-        _common.check_count("batch_size", batch_size)
-    _common.check_inputs(x, y, use_predicted)
+    _common.check_call(
+        x, y, eps, use_predicted=use_predicted, batch_size=batch_size, steps=steps,
+        restarts=restarts, n_target_classes=n_target_classes,
+    )  # fmt: skip
 
     best = x.detach().clone()
     generator = torch.Generator().manual_seed(seed)

@@ -125,10 +125,7 @@ def autoattack(
             raise ConfigError(f"attacks must be among {', '.join(ATTACKS)}, but got {name!r}")
     if len(set(names)) != len(names):
         raise ConfigError(f"attacks must not repeat, but got {', '.join(names)}")
-    _common.check_positive("eps", eps, allow_zero=True)
-    _common.check_inputs(x, y, use_predicted)
-    if batch_size is not None:
-        _common.check_count("batch_size", batch_size)
+    _common.check_call(x, y, eps, use_predicted=use_predicted, batch_size=batch_size)
     size = batch_size or 1024
     labels = _common.labels(model, x, y, use_predicted, size)
 

@@ -115,21 +115,13 @@ def fab(
     norm = check_norm(norm)
     if norm not in ("inf", "2"):
         raise ConfigError(f"norm must be inf or 2 for fab, but got norm={norm!r}")
-    _common.check_positive("eps", eps, allow_zero=True)
-    for name, value in (("steps", steps), ("restarts", restarts)):
-        _common.check_count(name, value)
-    _common.check_count("n_target_classes", n_target_classes)
-    for name, value, low, high in (
-        ("alpha_max", alpha_max, 0.0, 1.0), ("eta", eta, 1.0, 10.0), ("beta", beta, 0.0, 1.0),
-    ):  # fmt: skip
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not low <= value <= high:
-            raise ConfigError(
-                f"{name} must be a number in [{low}, {high}], but got {name}={value!r}"
-            )
-    if batch_size is not None:
-        _common.check_count("batch_size", batch_size)
-    _common.check_inputs(x, y, use_predicted)
+    _common.check_number("alpha_max", alpha_max, 0.0, 1.0)
+    _common.check_number("eta", eta, 1.0, 10.0)
+    _common.check_number("beta", beta, 0.0, 1.0)
+    _common.check_call(
+        x, y, eps, use_predicted=use_predicted, batch_size=batch_size, steps=steps,
+        restarts=restarts, n_target_classes=n_target_classes,
+    )  # fmt: skip
 
     out = x.detach().clone()
     generator = torch.Generator().manual_seed(seed)

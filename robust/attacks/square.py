@@ -84,14 +84,11 @@ def square(
             f"norm must be inf for square (its L2 version is not implemented yet), but got "
             f"norm={norm!r}"
         )
-    _common.check_positive("eps", eps, allow_zero=True)
-    _common.check_count("n_queries", n_queries)
-    _common.check_count("restarts", restarts)
-    if isinstance(p_init, bool) or not isinstance(p_init, int | float) or not 0 < p_init <= 1:
-        raise ConfigError(f"p_init must be a number in (0, 1], but got p_init={p_init!r}")
-    if batch_size is not None:
-        _common.check_count("batch_size", batch_size)
-    _common.check_inputs(x, y, use_predicted)
+    _common.check_number("p_init", p_init, 0, 1, open_low=True)
+    _common.check_call(
+        x, y, eps, use_predicted=use_predicted, batch_size=batch_size, n_queries=n_queries,
+        restarts=restarts,
+    )  # fmt: skip
 
     n, c, h, w = x.shape
     generator = torch.Generator().manual_seed(seed)

@@ -9,30 +9,15 @@ import torch
 import torchattacks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 from robust.attacks import apgd, lp
 from robust.attacks.apgd import checkpoints, dlr_loss
 from robust.errors import ConfigError
+from tests.nets import TinyNet, accuracy
 
 EPS = 0.12
 """An L∞ budget where the digits model of tests/conftest.py keeps 20–80 % under APGD."""
 EPS_L2 = 0.6
-
-
-class _Net(nn.Module):
-    def __init__(self, c: int, h: int, w: int, classes: int = 5) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * h * w, classes)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def test_checkpoints_are_the_paper_s():
@@ -81,7 +66,7 @@ def test_dlr_loss_is_the_formula(seed, n, k):
 )
 def test_outputs_stay_in_the_ball_and_the_box(loss, targeted, n, c, hw, norm, eps, seed):
     torch.manual_seed(seed)
-    model = _Net(c, hw, hw)
+    model = TinyNet(c, hw, hw)
     x = torch.rand(n, c, hw, hw)
     x[0, 0, 0, 0], x[-1, -1, -1, -1] = 0.0, 1.0
     y = torch.randint(0, 5, (n,))
@@ -107,20 +92,20 @@ def test_as_strong_as_torchattacks_apgd(trained, inputs, norm, eps, loss):
     """Robust accuracy under ours ≤ torchattacks' APGD (same steps, one restart) + 1 pp, at a
     budget where the model keeps 20–80 % of the inputs."""
     x, y = inputs
-    ours = _accuracy(trained, apgd(trained, x, y, eps, norm, loss, steps=50), y)
+    ours = accuracy(trained, apgd(trained, x, y, eps, norm, loss, steps=50), y)
     atk = torchattacks.APGD(
         trained, norm="Linf" if norm == "inf" else "L2", eps=eps, steps=50, loss=loss, seed=0
     )
-    theirs = _accuracy(trained, atk(x, y), y)
+    theirs = accuracy(trained, atk(x, y), y)
     assert 0.2 <= theirs <= 0.8, theirs  # the comparison is informative at this budget
     assert ours <= theirs + 0.01
 
 
 def test_targeted_as_strong_as_torchattacks_apgdt(trained, inputs):
     x, y = inputs
-    ours = _accuracy(trained, apgd(trained, x, y, EPS, loss="dlr", targeted=True, steps=30), y)
+    ours = accuracy(trained, apgd(trained, x, y, EPS, loss="dlr", targeted=True, steps=30), y)
     atk = torchattacks.APGDT(trained, norm="Linf", eps=EPS, steps=30, n_classes=10, seed=0)
-    theirs = _accuracy(trained, atk(x, y), y)
+    theirs = accuracy(trained, atk(x, y), y)
     assert 0.2 <= theirs <= 0.8, theirs
     assert ours <= theirs + 0.01
 
@@ -129,9 +114,9 @@ def test_stronger_than_pgd_with_as_many_steps_and_more_steps_never_hurt(trained,
     from robust.attacks import pgd
 
     x, y = inputs
-    a10 = _accuracy(trained, apgd(trained, x, y, EPS, steps=10), y)
-    a50 = _accuracy(trained, apgd(trained, x, y, EPS, steps=50), y)
-    p50 = _accuracy(trained, pgd(trained, x, y, EPS, steps=50), y)
+    a10 = accuracy(trained, apgd(trained, x, y, EPS, steps=10), y)
+    a50 = accuracy(trained, apgd(trained, x, y, EPS, steps=50), y)
+    p50 = accuracy(trained, pgd(trained, x, y, EPS, steps=50), y)
     assert a50 <= a10 + 0.01 and a50 <= p50 + 0.01
 
 
@@ -155,7 +140,7 @@ def test_a_fooled_input_stays_fooled(trained, inputs):
     """The result per input is an iterate that fools the model whenever one did."""
     x, y = inputs
     adv = apgd(trained, x, y, EPS, steps=20, restarts=2)
-    assert _accuracy(trained, adv, y) < _accuracy(trained, x, y)
+    assert accuracy(trained, adv, y) < accuracy(trained, x, y)
 
 
 @pytest.mark.parametrize(
@@ -176,7 +161,7 @@ def test_bad_settings_are_one_line(trained, inputs, kwargs, message):
 
 
 def test_dlr_needs_enough_classes():
-    model = _Net(1, 3, 3, classes=3)
+    model = TinyNet(1, 3, 3, classes=3)
     x, y = torch.rand(2, 1, 3, 3), torch.tensor([0, 1])
     apgd(model, x, y, 0.1, loss="dlr", steps=2)  # 3 classes: enough untargeted
     with pytest.raises(ConfigError, match=r"^loss=dlr targeted needs at least 4 classes"):

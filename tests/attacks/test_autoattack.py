@@ -6,24 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torchattacks
-from torch import nn
 
 from robust.attacks import autoattack, lp
 from robust.errors import ConfigError
+from tests.nets import Rounded
 
 EPS = 0.12
-
-
-class _Rounded(nn.Module):
-    """The model on its input rounded to quarters: zero gradient almost everywhere (a masked
-    gradient), the same decisions up to the rounding."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 4) / 4)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +59,7 @@ def test_a_masked_gradient_is_broken_by_the_score_based_attack(trained, inputs):
     a lucky random start), Square still breaks inputs, so the ensemble's robust accuracy is
     well below what the gradient attack alone claims."""
     x, y = inputs
-    masked = _Rounded(trained).eval()
+    masked = Rounded(trained).eval()
     result = autoattack(masked, x, y, EPS, n_queries=1000)
     counts = result.counts()
     # measured: 4 + 2 + 0 broken by the gradient attacks (lucky starts), 29 by Square

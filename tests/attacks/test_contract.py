@@ -7,10 +7,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 from robust.attacks import NORMS, bim, fgsm, lp, pgd
 from robust.errors import ConfigError
+from tests.nets import TinyNet
 
 ATTACKS = [
     pytest.param(lambda m, x, y, eps, norm, **kw: fgsm(m, x, y, eps, norm, **kw), id="fgsm"),
@@ -27,16 +27,6 @@ ATTACKS = [
 ]
 
 
-class _Net(nn.Module):
-    def __init__(self, c: int, h: int, w: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * h * w, 5)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
 @pytest.mark.parametrize("attack", ATTACKS)
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -51,7 +41,7 @@ class _Net(nn.Module):
 )
 def test_outputs_stay_in_the_ball_and_the_box(attack, n, c, hw, norm, eps, seed):
     torch.manual_seed(seed)
-    model = _Net(c, hw, hw)
+    model = TinyNet(c, hw, hw)
     x = torch.rand(n, c, hw, hw)
     x[0, 0, 0, 0] = 0.0  # pixels at the box edges are the hard case for clipping
     x[-1, -1, -1, -1] = 1.0

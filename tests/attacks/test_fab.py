@@ -10,28 +10,13 @@ import torchattacks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq, linprog
-from torch import nn
 
 from robust.attacks import fab, lp
 from robust.attacks.fab import project_on_hyperplane
 from robust.errors import ConfigError
+from tests.nets import TinyNet, accuracy
 
 EPS = {"inf": 0.12, "2": 0.6}
-
-
-class _Net(nn.Module):
-    def __init__(self, c: int, h: int, w: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * h * w, 5)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def _smallest_step(t: np.ndarray, w: np.ndarray, c: float, norm: str) -> np.ndarray | None:
@@ -106,7 +91,7 @@ def test_the_projection_is_the_smallest_step_in_the_box(norm, seed, d, far):
 )
 def test_outputs_are_within_eps_in_the_box_and_inputs_untouched(n, c, hw, norm, eps, seed):
     torch.manual_seed(seed)
-    model = _Net(c, hw, hw)
+    model = TinyNet(c, hw, hw)
     x = torch.rand(n, c, hw, hw)
     x[0, 0, 0, 0], x[-1, -1, -1, -1] = 0.0, 1.0
     y = torch.randint(0, 5, (n,))
@@ -138,12 +123,12 @@ def test_as_strong_as_torchattacks_fab_t(trained, inputs, norm):
     one restart) + 1 pp, where the model keeps 20–80 % (measured: equal, 45.5 % L∞ and
     50.0 % L2)."""
     x, y = inputs
-    ours = _accuracy(trained, fab(trained, x, y, EPS[norm], norm, steps=30), y)
+    ours = accuracy(trained, fab(trained, x, y, EPS[norm], norm, steps=30), y)
     atk = torchattacks.FAB(
         trained, norm="Linf" if norm == "inf" else "L2", eps=EPS[norm], steps=30,
         multi_targeted=True, n_classes=10, seed=0,
     )  # fmt: skip
-    theirs = _accuracy(trained, atk(x, y), y)
+    theirs = accuracy(trained, atk(x, y), y)
     assert 0.2 <= theirs <= 0.8, theirs
     assert ours <= theirs + 0.01
 
@@ -163,8 +148,8 @@ def test_seeded_and_independent_of_the_batch_size(trained, inputs):
 
 def test_more_targets_and_steps_never_weaken_it(trained, inputs):
     x, y = inputs
-    one = _accuracy(trained, fab(trained, x, y, EPS["inf"], steps=10, n_target_classes=1), y)
-    all9 = _accuracy(trained, fab(trained, x, y, EPS["inf"], steps=10), y)
+    one = accuracy(trained, fab(trained, x, y, EPS["inf"], steps=10, n_target_classes=1), y)
+    all9 = accuracy(trained, fab(trained, x, y, EPS["inf"], steps=10), y)
     assert all9 <= one
 
 

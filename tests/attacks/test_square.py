@@ -13,18 +13,9 @@ from torch import nn
 from robust.attacks import apgd, lp, square
 from robust.attacks.square import window_share
 from robust.errors import ConfigError
+from tests.nets import TinyNet, accuracy
 
 EPS = 0.12
-
-
-class _Net(nn.Module):
-    def __init__(self, c: int, h: int, w: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(c, 4, 3, padding=1)
-        self.fc = nn.Linear(4 * h * w, 5)
-
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
 
 
 class _NoGradient(torch.autograd.Function):
@@ -46,11 +37,6 @@ class _Masked(nn.Module):
 
     def forward(self, x):
         return self.inner(_NoGradient.apply(x))
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    with torch.no_grad():
-        return (model(x).argmax(1) == y).float().mean().item()
 
 
 def test_the_window_share_halves_at_the_paper_s_iterations():
@@ -75,7 +61,7 @@ def test_the_window_share_halves_at_the_paper_s_iterations():
 )
 def test_outputs_stay_in_the_box_and_inputs_are_untouched(n, c, hw, eps, queries, seed):
     torch.manual_seed(seed)
-    model = _Net(c, hw, hw)
+    model = TinyNet(c, hw, hw)
     x = torch.rand(n, c, hw, hw)
     x[0, 0, 0, 0], x[-1, -1, -1, -1] = 0.0, 1.0
     y = torch.randint(0, 5, (n,))
@@ -98,8 +84,8 @@ def test_as_strong_as_torchattacks_square(trained, inputs):
     budget where the model keeps 20–80 % (ours draws a window per sample, theirs one per
     query for the whole batch: ours 48.5 % vs 55.5 % here at 1000 queries)."""
     x, y = inputs
-    ours = _accuracy(trained, square(trained, x, y, EPS, n_queries=1000), y)
-    theirs = _accuracy(trained, torchattacks.Square(trained, eps=EPS, n_queries=1000)(x, y), y)
+    ours = accuracy(trained, square(trained, x, y, EPS, n_queries=1000), y)
+    theirs = accuracy(trained, torchattacks.Square(trained, eps=EPS, n_queries=1000)(x, y), y)
     assert 0.2 <= theirs <= 0.8, theirs
     assert ours <= theirs + 0.01
 
@@ -113,7 +99,7 @@ def test_it_needs_no_gradient(trained, inputs):
         apgd(masked, x, y, EPS, steps=2)
     plain = square(trained, x, y, EPS, n_queries=200)
     torch.testing.assert_close(square(masked, x, y, EPS, n_queries=200), plain, rtol=0, atol=0)
-    assert _accuracy(trained, plain, y) < _accuracy(trained, x, y)
+    assert accuracy(trained, plain, y) < accuracy(trained, x, y)
 
 
 def test_each_input_gets_at_most_its_query_budget(trained, inputs):
@@ -143,9 +129,9 @@ def test_seeded_and_independent_of_the_batch_size(trained, inputs):
 
 def test_more_queries_and_restarts_never_weaken_it(trained, inputs):
     x, y = inputs
-    few = _accuracy(trained, square(trained, x, y, EPS, n_queries=50), y)
-    many = _accuracy(trained, square(trained, x, y, EPS, n_queries=400), y)
-    again = _accuracy(trained, square(trained, x, y, EPS, n_queries=50, restarts=3), y)
+    few = accuracy(trained, square(trained, x, y, EPS, n_queries=50), y)
+    many = accuracy(trained, square(trained, x, y, EPS, n_queries=400), y)
+    again = accuracy(trained, square(trained, x, y, EPS, n_queries=50, restarts=3), y)
     assert many <= few and again <= few
 
 

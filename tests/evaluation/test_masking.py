@@ -5,20 +5,10 @@ flag; the same model behind an input rounding (a masked gradient, Athalye et al.
 from __future__ import annotations
 
 import pytest
-import torch
-from torch import nn
 
 from robust.errors import ConfigError
 from robust.evaluation import masking_checks
-
-
-class _Rounded(nn.Module):
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner(torch.round(x * 4) / 4)
+from tests.nets import Rounded
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +33,7 @@ def test_a_plain_model_raises_no_flag(trained, inputs):
 
 
 def test_a_rounded_input_is_flagged(trained, inputs):
-    checks = masking_checks(_Rounded(trained).eval(), *inputs, 0.12)
+    checks = masking_checks(Rounded(trained).eval(), *inputs, 0.12)
     flags = _flags(checks)
     assert flags["unbounded"] and flags["black_box_stronger"] and flags["zero_gradient"]
     by_name = {c.name: c for c in checks}
