@@ -255,5 +255,7 @@ def _run(
             halved_at_mark, f_best_at_mark = halve, f_best.clone()
             increases.zero_()
             last_mark = k + 1
+        if fooled.all():  # every result is fixed: the first fooling iterate
+            break
     result[~fooled] = x_best[~fooled]
     return result.detach(), fooled

@@ -14,7 +14,8 @@ misclassified it is kept if it is the closest so far, and the iterate steps back
 x + β·(x⁽ᵏ⁺¹⁾ − x), β = 0.9. Targets are the ``n_target_classes`` classes ranked highest after y
 on the clean input; restarts after the first start at a random point of half the best norm
 found (or of ε). As an ε-attack (AutoAttack) an input counts as broken when its closest
-adversarial is within ε: then that one is returned, else the clean input.
+adversarial is within ε: then that one is returned, else the clean input (a run stops once
+every input of its batch has one within ε).
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ def fab(
                     adv, dist = _run(
                         run.model, x0, labels[idx].to(run.device),
                         ranked[idx, rank].to(run.device), start, norm, steps, alpha_max,
-                        eta, beta,
+                        eta, beta, eps,
                     )  # fmt: skip
                     dist = dist.cpu()
                     closer = dist < best[idx]
@@ -176,8 +177,10 @@ def _run(
     alpha_max: float,
     eta: float,
     beta: float,
+    eps: float,
 ) -> tuple[Tensor, Tensor]:
-    """One FAB-T run on a batch: the closest adversarial found and its distance (inf: none)."""
+    """One FAB-T run on a batch: the closest adversarial found and its distance (inf: none);
+    it stops once every input has one within ``eps`` (an ε-attack needs no closer one)."""
     n = len(x0)
     shape = (n, *[1] * (x0.dim() - 1))
     flat0 = x0.flatten(1)
@@ -205,4 +208,6 @@ def _run(
         adv[closer], dist[closer] = x_k[closer], size[closer]
         back = fooled.view(shape)
         x_k = torch.where(back, x0 + beta * (x_k - x0), x_k)
+        if bool((dist <= eps * (1 + 1e-6)).all()):
+            break
     return adv, dist
