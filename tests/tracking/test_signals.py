@@ -3,10 +3,8 @@ without a word (SIGKILL) leaves a run whose stale heartbeat the next stage marks
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start_train(tmp_path: Path, uri: str) -> subprocess.Popen:
-    """A train stage long enough to be killed mid-fit, beating every second."""
+    """A train stage long enough to be killed mid-fit, beating every second. The store's
+    tables are created here first: were the stage creating them while this process polls the
+    new file, both would create the same tables (MLflow's migrations run one by one) and one
+    would fail with "table ... already exists"."""
+    MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
     env = {
         **os.environ, "MLFLOW_TRACKING_URI": uri, "PYTHONPATH": str(ROOT),
         heartbeat.ENV: "1",
@@ -34,26 +36,13 @@ def _start_train(tmp_path: Path, uri: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _schema_ready(path: str) -> bool:
-    """Whether the stage has finished creating the store's tables (MLflow stamps the schema's
-    version last). Opening the store before that would make this process create the same
-    tables at the same time, and one of the two fails ("table ... already exists")."""
-    if not os.path.exists(path):
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return db.execute("SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0
-    except sqlite3.Error:
-        return False
-
-
 def _running_run(uri: str, process: subprocess.Popen, timeout: float = 120) -> str:
     """The id of the train run once it is RUNNING and has beaten (the fit has started)."""
     client = MlflowClient(tracking_uri=uri)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-2000:]
-        if _schema_ready(uri.removeprefix("sqlite:///")):
+        if os.path.exists(uri.removeprefix("sqlite:///")):
             for r in client.search_runs(["0"], "attributes.status = 'RUNNING'"):
                 if "time/load_s" in r.data.metrics:  # the load phase is over: fitting now
                     return r.info.run_id
