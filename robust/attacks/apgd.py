@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from robust.attacks import _common
 from robust.attacks._norms import check_norm, lp, project, unit
 from robust.errors import ConfigError
+from robust.models import predict
 
 LOSSES = ("ce", "dlr")
 """The losses APGD maximises."""
@@ -135,7 +136,7 @@ def apgd(
     with _common.attack_mode(model) as run:
         batch_size = _common.batch_size_for(x, run.device, batch_size)
         labels = _common.labels(model, x, y, use_predicted, batch_size)
-        clean = _logits(run, x, batch_size)
+        clean = predict(run.model, x, batch_size=batch_size)  # on the attacked copy
         classes = clean.shape[1]
         need = 4 if targeted and loss == "dlr" else 3 if loss == "dlr" else 2
         if classes < need:
@@ -164,15 +165,6 @@ def apgd(
                     best[idx] = x_adv.to(best.device, best.dtype)
                     fooled[idx] |= hit.cpu()
     return best
-
-
-@torch.no_grad()
-def _logits(run: _common.Setup, x: Tensor, batch_size: int) -> Tensor:
-    if not len(x):
-        return torch.empty(0, 0)
-    return torch.cat(
-        [run.model(run.batch(x[i : i + batch_size])).cpu() for i in range(0, len(x), batch_size)]
-    )
 
 
 def _random_start(shape: torch.Size, eps: float, norm: str, generator: torch.Generator) -> Tensor:

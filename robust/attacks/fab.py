@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from robust.attacks import _common
 from robust.attacks._norms import check_norm, lp
 from robust.errors import ConfigError
+from robust.models import predict
 
 _TINY = 1e-12
 
@@ -129,11 +130,7 @@ def fab(
     with _common.attack_mode(model) as run:
         batch_size = _common.batch_size_for(x, run.device, batch_size)
         labels = _common.labels(model, x, y, use_predicted, batch_size)
-        with torch.no_grad():
-            clean = torch.cat(
-                [run.model(run.batch(x[i : i + batch_size])).cpu()
-                 for i in range(0, len(x), batch_size)]
-            ) if len(x) else torch.empty(0, 2)  # fmt: skip
+        clean = predict(run.model, x, batch_size=batch_size)  # on the attacked copy
         broken = clean.argmax(1) != labels  # misclassified already: nothing to do
         ranked = clean.scatter(1, labels[:, None], -torch.inf).argsort(1, descending=True)
         best = torch.full((len(x),), torch.inf)

@@ -43,6 +43,13 @@ class Check:
     message: str
 
 
+def _check(name: str, value: float, threshold: float, found: str, warning: str) -> Check:
+    """A check flagged when ``value`` exceeds ``threshold``; its message is what was
+    ``found``, with the ``warning`` when flagged."""
+    flagged = value > threshold
+    return Check(name, value, threshold, flagged, found + (f": {warning}" if flagged else ""))
+
+
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     return float((predict(model, x).argmax(1).cpu() == y.cpu()).double().mean())
 
@@ -91,11 +98,10 @@ def masking_checks(
 
     big = 1.0 if norm == "inf" else math.sqrt(x[0].numel())
     acc = _accuracy(model, apgd(model, x, y, big, norm, steps=steps, seed=seed), y)
-    checks.append(Check(
-        "unbounded", acc, max_unbounded_accuracy, acc > max_unbounded_accuracy,
-        f"with ε = {big:.3g} (the whole box) APGD-CE leaves {acc:.1%} accurate"
-        + (": the attack does not get through; the gradient may be masked"
-           if acc > max_unbounded_accuracy else ""),
+    checks.append(_check(
+        "unbounded", acc, max_unbounded_accuracy,
+        f"with ε = {big:.3g} (the whole box) APGD-CE leaves {acc:.1%} accurate",
+        "the attack does not get through; the gradient may be masked",
     ))  # fmt: skip
 
     base = _accuracy(model, apgd(model, x, y, eps, norm, steps=steps, seed=seed), y)
@@ -103,20 +109,19 @@ def masking_checks(
         model, apgd(model, x, y, eps, norm, steps=steps * more, restarts=more, seed=seed), y
     )
     drop = base - strong
-    checks.append(Check(
-        "not_converged", drop, margin, drop > margin,
+    checks.append(_check(
+        "not_converged", drop, margin,
         f"APGD-CE {steps} steps: {base:.1%}; {steps * more} steps × {more} restarts: "
-        f"{strong:.1%}" + (": the weaker attack had not converged" if drop > margin else ""),
+        f"{strong:.1%}", "the weaker attack had not converged",
     ))  # fmt: skip
 
     if norm == "inf":
         black = _accuracy(model, square(model, x, y, eps, n_queries=n_queries, seed=seed), y)
         gap = strong - black
-        checks.append(Check(
-            "black_box_stronger", gap, margin, gap > margin,
-            f"Square ({n_queries} queries): {black:.1%}; APGD-CE: {strong:.1%}"
-            + (": a score-based attack beats the gradient one; the gradient may mislead"
-               if gap > margin else ""),
+        checks.append(_check(
+            "black_box_stronger", gap, margin,
+            f"Square ({n_queries} queries): {black:.1%}; APGD-CE: {strong:.1%}",
+            "a score-based attack beats the gradient one; the gradient may mislead",
         ))  # fmt: skip
 
     with attack_mode(model) as run:
@@ -126,10 +131,9 @@ def masking_checks(
             for i in range(0, len(x), 256)
         ])  # fmt: skip
     zero = float((grads == 0).double().mean())
-    checks.append(Check(
-        "zero_gradient", zero, max_zero_gradient, zero > max_zero_gradient,
-        f"{zero:.1%} of the inputs have an exactly zero loss gradient"
-        + (": the gradient is masked (rounding, a step, a saturated output)"
-           if zero > max_zero_gradient else ""),
+    checks.append(_check(
+        "zero_gradient", zero, max_zero_gradient,
+        f"{zero:.1%} of the inputs have an exactly zero loss gradient",
+        "the gradient is masked (rounding, a step, a saturated output)",
     ))  # fmt: skip
     return checks
