@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,3 +67,17 @@ def redact(text: str, url: str | None = None) -> str:
     except ValueError:  # not a URL
         return text
     return text.replace(f":{password}@", ":***@").replace(password, "***") if password else text
+
+
+def markdown_table(frame: Any) -> str:
+    """A pandas DataFrame as a GitHub Markdown table (columns starting with ``_`` left out;
+    None and NaN blank, ``|`` escaped), without the optional ``tabulate`` dependency."""
+    cols = [c for c in frame.columns if not str(c).startswith("_")]
+
+    def cell(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+
+    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
+    for row in frame[cols].itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)

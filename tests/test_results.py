@@ -12,6 +12,7 @@ import torch
 
 from robust import data, results
 from robust.errors import ConfigError
+from robust.tracking import lineage
 from tests import study_store
 from tests.conftest import isolated_store
 
@@ -237,8 +238,14 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     original = f"train-{study.train[:8]}"
     train_accuracy = client.get_run(study.train).data.metrics["test/accuracy"]
     assert matrix.loc[original, "clean"] == pytest.approx(train_accuracy)
-    row = f"| {original} | " + " | ".join(f"{v * 100:.1f}" for v in matrix.loc[original]) + " |"
-    assert row in md
+    cells = pd.read_csv(lineage.Lineage().artifact(study.evaluate, "matrix/transfer_cells.csv"))
+    cells = cells[cells["model"] == original]
+    row = f"| {original} | " + " | ".join(
+        f"{100 * a:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+        for a, lo, hi in zip(cells["accuracy"], cells["ci_low"], cells["ci_high"], strict=True)
+    ) + " |"  # fmt: skip
+    assert row in md  # each cell with its Wilson interval
+    assert list(cells["accuracy"]) == list(matrix.loc[original])
     train_s = client.get_run(study.train).data.metrics["time/total_s"]
     assert f"| train | reused | {round(train_s, 1)} | " in md  # computed by earlier runs
     assert "| here |" not in md

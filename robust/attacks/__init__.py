@@ -9,7 +9,7 @@ attack and its settings (DGN generators included) and crafts it with one call;
 :func:`default_eps` gives a dataset's default budget.
 """
 
-from robust.attacks._norms import NORMS, check_eps, lp, max_distance
+from robust.attacks._norms import NORMS, check_eps, check_norm, lp, max_distance
 from robust.attacks.apgd import apgd
 from robust.attacks.autoattack import AutoAttackResult, autoattack
 from robust.attacks.fab import fab
@@ -32,6 +32,7 @@ __all__ = [
     "autoattack",
     "bim",
     "check_eps",
+    "check_norm",
     "craft_set",
     "default_eps",
     "fab",

@@ -22,8 +22,10 @@ from typing import Any
 
 import pandas as pd
 
+from robust.evaluation import interval_table
 from robust.results._query import _CHILD_TAG, costs, robustness_matrix
 from robust.tracking import lineage, store
+from robust.utils import markdown_table
 
 METRIC_LABELS = {
     "nc": "NC",
@@ -67,7 +69,7 @@ class _Report:
             elif kind == "text":
                 out.append(value)
             elif kind == "table":
-                out.append(_markdown_table(value))
+                out.append(markdown_table(value))
             else:
                 path, caption = value
                 out.append(f"![{caption}]({path.relative_to(self.directory).as_posix()})")
@@ -230,26 +232,57 @@ def _plot_ranking(frame: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+_READING = (
+    "Each cell is the top-1 accuracy (%) on the column's test inputs, with its Wilson 95 % "
+    "interval and n: the interval is the sampling uncertainty, conditional on the test inputs "
+    "being a sample of the test distribution. An attack's accuracy is an upper bound on the "
+    "true robust accuracy (a stronger attack can only lower it); *worst case* counts the inputs "
+    "no adaptive attack fooled."
+)
+
+
 def _matrices(r: _Report, children: dict[str, Any]) -> None:
     if "evaluate" not in children:
         return
     run = children["evaluate"]
     run_id = run.info.run_id
     r.heading("Attack × defence")
+    r.text(_READING)
     present = {Path(a.path).name for a in store.client().list_artifacts(run_id, "matrix")}
     for kind, what in (
         ("transfer", "adversarial test sets crafted once on the original model"),
-        ("adaptive", "fgsm and pgd crafted on each row's model itself"),
+        ("adaptive", "attacks crafted against each row's model itself, and their worst case"),
+        ("per_class", "classes, under the adaptive worst case"),
     ):
         if f"{kind}.csv" not in present:
             continue
-        matrix = robustness_matrix(run_id, kind)
-        r.heading(f"{kind.capitalize()} robust accuracy", 3)
-        r.text(f"Rows: models (the original, then one per adversarial training); columns: {what}.")
-        r.table((matrix * 100).round(1).reset_index())
+        r.heading(f"{kind.replace('_', ' ').capitalize()} robust accuracy", 3)
+        r.text(f"Rows: models (the original, the adversarially trained ones, the retrained best "
+               f"models); columns: {what}.")  # fmt: skip
+        if f"{kind}_cells.csv" in present:
+            cells = pd.read_csv(_download(run_id, f"matrix/{kind}_cells.csv"))
+            r.table(interval_table(cells))
+        else:  # runs from before the intervals
+            r.table((robustness_matrix(run_id, kind) * 100).round(1).reset_index())
         dst = r.directory / "figures" / f"{kind}_matrix.png"
         shutil.copyfile(_download(run_id, f"matrix/{kind}.png"), dst)
-        r.figure(dst, f"{kind} robust accuracy (%)")
+        r.figure(dst, f"{kind.replace('_', ' ')} robust accuracy (%)")
+    if "eps_curve.png" in present:
+        r.heading("Robust accuracy against ε", 3)
+        r.text("Each model's accuracy under the curve's attack as the budget grows, with "
+               "Wilson bands; it should reach about 0 at large ε (else see the masking "
+               "checks).")  # fmt: skip
+        dst = r.directory / "figures" / "eps_curve.png"
+        shutil.copyfile(_download(run_id, "matrix/eps_curve.png"), dst)
+        r.figure(dst, "robust accuracy against ε")
+    if "masking.csv" in present:
+        checks = pd.read_csv(_download(run_id, "matrix/masking.csv"))
+        r.heading("Gradient-masking checks", 3)
+        r.text("A flag is evidence that the robust accuracy above may come from a gradient the "
+               "attacks cannot use (Carlini et al. 2019), not proof; no flag is not proof of "
+               f"robustness. Flagged: {run.data.tags.get('robust.masking', 'n/a')}.")  # fmt: skip
+        checks["flag"] = checks["flagged"].map({True: "FLAG", False: "ok"})
+        r.table(checks[["model", "name", "value", "threshold", "flag", "message"]].round(3))
 
 
 def _generation(r: _Report, children: dict[str, Any]) -> None:
@@ -368,18 +401,6 @@ def _interval(d: dict[str, Any]) -> str:
     if d.get("ci_low") is None:
         return f"{d['mean']:.4f}"
     return f"{d['mean']:.4f} [{d['ci_low']:.4f}, {d['ci_high']:.4f}]"
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    cols = [c for c in frame.columns if not str(c).startswith("_")]
-
-    def cell(v: Any) -> str:
-        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-
-    lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "---|" * len(cols)]
-    for row in frame[cols].itertuples(index=False):
-        lines.append("| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
 
 
 def _panels(n: int, size: tuple[float, float]):

@@ -421,14 +421,30 @@ class Lineage:
 
     def model(self, model_run: str, device: str = "cpu"):
         """The model run's model (``model/``: safetensors + spec, never unpickled)."""
+        return self._model(model_run, MODEL_ARTIFACT, device)
+
+    def _model(self, run_id: str, path: str, device: str):
         from robust import models
 
-        local = self.artifact(model_run, MODEL_ARTIFACT)
+        local = self.artifact(run_id, path)
         try:
             return models.load(local, device=device)
         except DataError as err:  # name the run and artifact, not a temporary path
-            message = str(err).replace(str(local), f"{MODEL_ARTIFACT}/")
-            raise DataError(f"the model of run {model_run} cannot be loaded: {message}") from None
+            message = str(err).replace(str(local), f"{path}/")
+            raise DataError(f"the model of run {run_id} cannot be loaded: {message}") from None
+
+    def retrain_run(self, run_id: str) -> str:
+        """A FINISHED retrain run on this dataset (checked; its target id if a pointer)."""
+        return self._checked("retrain_runs", run_id, "retrain", "retrained a model on")
+
+    def best_models(self, retrain_run: str) -> list[str]:
+        """The metrics whose best retrained model ``retrain_run`` saved (``best/<metric>/``),
+        in its ``best/best.json`` order."""
+        return list(self.json(retrain_run, "best/best.json"))
+
+    def best_model(self, retrain_run: str, metric: str, device: str = "cpu"):
+        """A retrain run's best model for ``metric`` (``best/<metric>/``, never unpickled)."""
+        return self._model(retrain_run, f"best/{metric}", device)
 
     def model_and_data(self, model_run: str, data_dir: str | None, device: str = "cpu"):
         """The model run's dataset (as :meth:`dataset_of`) and its model on ``device``."""

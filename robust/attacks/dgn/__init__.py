@@ -16,6 +16,7 @@ from robust.attacks.dgn._generators import (
     load,
     save,
     train,
+    train_further,
 )
 from robust.attacks.dgn._losses import LOSSES, LossContext, LossSpec, register_loss
 from robust.attacks.dgn._properties import PROPERTIES
@@ -43,5 +44,6 @@ __all__ = [
     "save",
     "schedule_for",
     "train",
+    "train_further",
     "train_options",
 ]

@@ -266,6 +266,40 @@ def train(
     return Generators(nets, eps=eps, spec=meta, properties=properties, history=history).eval()
 
 
+_OPTIONS = ("k", "rule", "measure", "star", "threshold", "spectrum_inputs")
+"""Training options a generators' spec records that :func:`train` takes back."""
+
+
+def train_further(
+    generators: Generators,
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    epochs: int,
+    seed: int = 0,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = False,
+) -> Generators:
+    """New generators: ``generators`` trained ``epochs`` more epochs against ``model`` with the
+    loss, weights, schedule and options they were trained with (their ``spec``); the loss's
+    properties (relevance, suspicious units) are recomputed against ``model``, Adam's moments
+    start afresh, ``generators`` is left unchanged. Online DGN adversarial training and the
+    adaptive DGN attack (a DGN trained against the very model it attacks) use it.
+
+    Example:
+        >>> adapted = dgn.train_further(gens, hardened_model, x_train, y_train, epochs=10)
+    """
+    spec = generators.spec
+    return train(
+        model, x, y, spec["loss"], eps=generators.eps, epochs=epochs, lr=spec["lr"],
+        batch_size=spec["batch_size"], architecture=spec["architecture"],
+        classes=generators.classes, seed=seed, on_epoch=on_epoch, progress=progress,
+        init=generators, **{k: spec[k] for k in _OPTIONS if k in spec},
+        **spec.get("weights", {}),
+    )  # fmt: skip
+
+
 def _train_all(
     arch: str,
     x: Tensor,
