@@ -1,13 +1,18 @@
-"""Adversarially train a model: α·CE(clean) + (1 − α)·CE(adversarial), static or online.
+"""Adversarially train a model: α·CE(clean) + (1 − α)·CE(adversarial), static or online, or
+online TRADES: CE(clean) + β·KL(f(clean) ‖ f(adversarial)) (Zhang et al., ICML 2019,
+https://arxiv.org/abs/1901.08573), its inputs maximising that KL (``method=trades``).
 
 Inputs: ``model_run`` (a train or advtrain run: the architecture, the dataset and, with
 ``start=finetune``, the starting weights) and ``attack_run`` (static: its
 ``adversarial/train.safetensors``, each input paired with ``train.x[index]``, so a preset's
 subset trains on those pairs only; online dgn: its ``generators/``, trained further every
 epoch; with its adversarial test set, if it has one, the trained model's transfer accuracy).
-Params: see ``Params``; seed 004 is ``mode=static alpha=0.5 start=fresh``.
-Metrics: per epoch (step = epoch) ``train/loss`` (the mixed objective), ``train/accuracy``
-(clean), ``train/clean_loss``, ``train/adversarial_loss``, ``train/adversarial_accuracy``,
+Params: see ``Params``; seed 004 is ``mode=static alpha=0.5 start=fresh``; TRADES's CIFAR-10
+setting is ``mode=online method=trades beta=6 eps=0.031 steps=10`` (step 0.0078 here, 0.007
+there).
+Metrics: per epoch (step = epoch) ``train/loss`` (the objective), ``train/accuracy`` (clean),
+``train/clean_loss``, ``train/adversarial_loss`` (CE on the adversarial inputs; trades: the KL
+term before β, so loss = clean_loss + β·adversarial_loss), ``train/adversarial_accuracy``,
 ``val/loss``, ``val/accuracy``, online also ``train/attack_s``, online dgn also
 ``dgn/class<c>_loss`` (step = DGN epochs so far); ``test/accuracy``, ``test/loss``,
 ``test/precision_macro``, ``test/recall_macro``, ``test/f1_macro``; ``transfer/accuracy``,
@@ -27,11 +32,18 @@ from pipelines import _cli, _params
 from robust import attacks, models, tracking
 from robust.errors import ConfigError
 from robust.evaluation import attack_report, report_test_set
-from robust.training import EVERY, adversarial_fit, dgn_attack, online_attack, static_pairs
+from robust.training import (
+    EVERY,
+    adversarial_fit,
+    dgn_attack,
+    online_attack,
+    static_pairs,
+    trades_attack,
+)
 from robust.utils import resolve_device, seed_everything
 
 MODES = ("static", "online")
-METHODS = ("fgsm", "pgd", "dgn")
+METHODS = ("fgsm", "pgd", "dgn", "trades")
 STARTS = ("fresh", "finetune")
 
 
@@ -42,23 +54,30 @@ class Params(_params.Training):
     else the newest FINISHED train run on dataset."""
     attack_run: str | None = None
     """Attack run: static pairs / online dgn generators / transfer test set; auto: the newest
-    FINISHED one on dataset (static, online dgn), none (online fgsm, pgd)."""
+    FINISHED one on dataset (static, online dgn), none (online fgsm, pgd, trades)."""
     mode: str = "static"
     """static: the attack run's adversarial training set (seed 004); online: regenerated
     against the model being trained."""
     method: str = "pgd"
-    """online: fgsm, pgd or dgn (the attack run's generators, trained further each epoch)."""
+    """online: fgsm, pgd, dgn (the attack run's generators, trained further each epoch) or
+    trades (CE(clean) + beta * KL, its inputs maximising the KL; online only)."""
     every: str | None = None
     """online: regenerate for every batch or for the training set every epoch; auto: batch
-    (fgsm, pgd), epoch (dgn, the only one it allows)."""
-    alpha: float = 0.5
-    """Weight α of the clean term in [0, 1] (seed 004: 0.5); 1 is clean training."""
+    (fgsm, pgd, trades), epoch (dgn, the only one it allows)."""
+    alpha: float | None = None
+    """Weight α of the clean term in [0, 1], all but trades; auto: 0.5 (seed 004); 1 is clean
+    training. trades has none (beta weighs its KL term; logged as auto): giving one is an
+    error."""
+    beta: float | None = None
+    """trades: weight β ≥ 0 of the KL term; auto: 6.0 (the reference's on CIFAR-10, 1.0 on
+    MNIST). Only trades has one (others log auto): giving it to another method is an error."""
     eps: float | None = None
     """online: budget; auto: the generators' (dgn), else 0.3 for digits/mnist/fashion, 8/255."""
     steps: int = 10
-    """online pgd: iterations per batch (each one forward and backward pass)."""
+    """online pgd, trades: iterations per batch (each one forward and backward pass)."""
     step_size: float | None = None
-    """online pgd: absolute step; auto: 2.5 * eps / steps."""
+    """online pgd, trades: absolute step; auto: 2.5 * eps / steps (trades at 10 steps: eps/4,
+    where the reference took 0.007 at eps 0.031)."""
     dgn_epochs: int = 5
     """online dgn: epochs the generators train against the current model before each epoch."""
     start: str = "fresh"
@@ -70,8 +89,25 @@ class Params(_params.Training):
             _cli.check_choice(name, getattr(self, name), allowed)
         if self.every is not None:
             _cli.check_choice("every", self.every, EVERY)
-        if not 0 <= self.alpha <= 1:
+        if self.alpha is not None and not 0 <= self.alpha <= 1:
             raise ConfigError(f"alpha must be in [0, 1], but got alpha={self.alpha}")
+        _cli.check_min("beta", self.beta, 0)
+        trades = self.method == "trades"
+        if trades and self.mode != "online":
+            raise ConfigError(
+                "method=trades crafts its inputs against the model being trained: mode must be "
+                f"online, but got mode={self.mode}"
+            )
+        if trades and self.alpha is not None:
+            raise ConfigError(
+                "alpha weighs the mixed loss of fgsm, pgd and dgn; trades weighs its KL term "
+                f"with beta: leave alpha auto with method=trades, but got alpha={self.alpha}"
+            )
+        if not trades and self.beta is not None:
+            raise ConfigError(
+                "beta weighs the KL term of method=trades only: leave it auto with "
+                f"method={self.method}, but got beta={self.beta}"
+            )
         if self.mode == "online" and self.method == "dgn" and self.every == "batch":
             raise ConfigError(
                 "method=dgn trains the generators, then regenerates the training set, once per "
@@ -85,12 +121,18 @@ class Params(_params.Training):
 
     def resolved(self) -> Params:
         """These parameters with every training ``auto`` replaced by the dataset's default."""
-        online, gradient = self.mode == "online", self.method in ("fgsm", "pgd")
+        online, gradient = self.mode == "online", self.method in ("fgsm", "pgd", "trades")
         eps = self.eps
         if eps is None and online and gradient:  # dgn: the generators' (known from the run)
             eps = attacks.default_eps(self.dataset)
         every = self.every or ("batch" if gradient or not online else "epoch")
-        return dataclasses.replace(self.with_training_defaults(), every=every, eps=eps)
+        if self.method == "trades":  # each objective has its own weight, the other none
+            alpha, beta = None, 6.0 if self.beta is None else self.beta
+        else:
+            alpha, beta = 0.5 if self.alpha is None else self.alpha, None
+        return dataclasses.replace(
+            self.with_training_defaults(), every=every, eps=eps, alpha=alpha, beta=beta
+        )
 
 
 def main(p: Params) -> str:
@@ -131,6 +173,9 @@ def main(p: Params) -> str:
                     seed=p.seed, on_train=lambda call, c, e, loss: run.log_metrics(
                         {f"dgn/class{c}_loss": loss}, step=(call - 1) * p.dgn_epochs + e),
                 )  # fmt: skip
+            elif p.method == "trades":
+                adversarial["attack"] = trades_attack(eps, p.steps, p.step_size, seed=p.seed)
+                adversarial |= {"objective": "trades", "beta": p.beta}
             else:
                 spec = attacks.AttackSpec(
                     p.method, eps, steps=p.steps, step_size=p.step_size, seed=p.seed

@@ -1,8 +1,9 @@
-"""Training target models: the fit loop, adversarial training, Keras-equivalent optimizers,
-per-dataset defaults."""
+"""Training target models: the fit loop, adversarial training (the α-mix, static or online, and
+TRADES), Keras-equivalent optimizers, per-dataset defaults."""
 
 from robust.training.adversarial import (
     EVERY,
+    OBJECTIVES,
     OnlineAttack,
     adversarial_fit,
     dgn_attack,
@@ -10,13 +11,16 @@ from robust.training.adversarial import (
     online_attack,
     pgd_attack,
     static_pairs,
+    trades_attack,
 )
 from robust.training.defaults import TrainConfig, defaults_for
 from robust.training.fit import fit
 from robust.training.optimizers import OPTIMIZERS, build_optimizer
+from robust.training.trades import trades_kl, trades_loss, trades_pgd
 
 __all__ = [
     "EVERY",
+    "OBJECTIVES",
     "OPTIMIZERS",
     "OnlineAttack",
     "TrainConfig",
@@ -29,4 +33,8 @@ __all__ = [
     "online_attack",
     "pgd_attack",
     "static_pairs",
+    "trades_attack",
+    "trades_kl",
+    "trades_loss",
+    "trades_pgd",
 ]

@@ -145,6 +145,37 @@ def test_online_pgd_and_dgn(runs):
     assert "transfer/accuracy" in r.metrics  # the DGN run's adversarial test set
 
 
+def test_online_trades(runs):
+    run_id = _advtrain(mode="online", method="trades", steps=2, epochs=1)
+    r = MlflowClient().get_run(run_id).data
+    p, m = r.params, r.metrics
+    assert (p["method"], p["beta"], p["alpha"]) == ("trades", "6", "auto")  # α: not used
+    assert (p["eps"], p["every"], p["step_size"], p["attack_run"]) == (
+        "0.3",
+        "batch",
+        "auto",
+        "auto",
+    )
+    assert "robust.upstream.attack" not in r.tags
+    # train/adversarial_loss is the KL term before its weight β
+    assert m["train/loss"] == pytest.approx(
+        m["train/clean_loss"] + 6 * m["train/adversarial_loss"]
+    )
+    for key in ("train/adversarial_accuracy", "train/accuracy", "val/accuracy"):
+        assert _steps(run_id, key) == [1], key
+    assert _steps(run_id, "train/attack_s") == [1]
+    assert "test/accuracy" in m and "transfer/accuracy" not in m
+
+
+def test_each_objective_resolves_its_own_weight_only():
+    trades = advtrain.Params(mode="online", method="trades").resolved()
+    assert (trades.alpha, trades.beta, trades.eps, trades.every) == (None, 6.0, 0.3, "batch")
+    assert advtrain.Params(mode="online", method="trades", beta=0.0).resolved().beta == 0.0
+    pgd = advtrain.Params(mode="online", method="pgd").resolved()
+    assert (pgd.alpha, pgd.beta) == (0.5, None)
+    assert advtrain.Params(alpha=0.25).resolved().alpha == 0.25
+
+
 def test_runs_that_do_not_fit_are_refused(runs):
     with pytest.raises(ConfigError, match=r"has method=fgsm; pass a dgn attack run"):
         _advtrain(mode="online", method="dgn", attack_run=runs["fgsm"])
@@ -178,6 +209,34 @@ def test_runs_that_do_not_fit_are_refused(runs):
             "every must be epoch",
             id="dgn-batch",
         ),
+        pytest.param(
+            ["--mode", "online", "--method", "trades", "--beta", "-1"],
+            r"^beta must be at least 0, but got beta=-1.0$",
+            id="beta<0",
+        ),
+        pytest.param(
+            ["--mode", "online", "--method", "trades", "--beta", "nan"],
+            r"^beta must be a finite number, but got beta='nan'$",
+            id="beta-nan",
+        ),
+        pytest.param(
+            ["--method", "trades"],
+            r"^method=trades crafts its inputs against the model being trained: mode must be "
+            r"online, but got mode=static$",
+            id="trades-static",
+        ),
+        pytest.param(
+            ["--mode", "online", "--method", "trades", "--alpha", "0.5"],
+            r"trades weighs its KL term with beta: leave alpha auto with method=trades, but got "
+            r"alpha=0.5$",
+            id="trades-alpha",
+        ),
+        pytest.param(
+            ["--mode", "online", "--beta", "2"],
+            r"^beta weighs the KL term of method=trades only: leave it auto with method=pgd, "
+            r"but got beta=2.0$",
+            id="pgd-beta",
+        ),
     ],
 )
 def test_bad_parameters(argv, message):
@@ -185,11 +244,22 @@ def test_bad_parameters(argv, message):
         _cli.parse(advtrain.Params, argv)
 
 
-def test_bad_parameter_exits_2_with_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        pytest.param(["--alpha", "2"], "alpha must be in [0, 1], but got alpha=2.0", id="alpha"),
+        pytest.param(
+            ["--mode", "online", "--method", "trades", "--beta", "-1"],
+            "beta must be at least 0, but got beta=-1.0",
+            id="trades-beta",
+        ),
+    ],
+)
+def test_bad_parameter_exits_2_with_one_line(tmp_path, argv, line):
     env = dict(os.environ, PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/m.db")
     env.pop("MLFLOW_RUN_ID", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.advtrain", "--alpha", "2"],
+        [sys.executable, "-m", "pipelines.advtrain", *argv],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -197,7 +267,7 @@ def test_bad_parameter_exits_2_with_one_line(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2
-    assert proc.stderr == "error: alpha must be in [0, 1], but got alpha=2.0\n"
+    assert proc.stderr == f"error: {line}\n"
 
 
 def test_static_advtrain_fetches_each_upstream_run_once(runs, monkeypatch):

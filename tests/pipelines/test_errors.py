@@ -135,6 +135,15 @@ CASES = {
         r"got eps=2$",
     ),
     "advtrain-eps-above-1": Case(advtrain, _args("--eps", "1.5"), r"eps must be at most 1,"),
+    "advtrain-negative-beta": Case(
+        advtrain, _args("--mode", "online", "--method", "trades", "--beta", "-1"),
+        r"^beta must be at least 0, but got beta=-1\.0$",
+    ),
+    "advtrain-static-trades": Case(
+        advtrain, _args("--mode", "static", "--method", "trades"),
+        r"^method=trades crafts its inputs against the model being trained: mode must be online, "
+        r"but got mode=static$",
+    ),
     "evaluate-eps-above-1": Case(evaluate, _args("--eps", "3"), r"eps must be at most 1,"),
     "negative-eps": Case(attack, _args("--eps", "-0.1"), r"eps must be a finite number of at"),
     # L2 and L1 bounds depend on the inputs' size (8x8 digits: sqrt(64) = 8, 64): in the run.
