@@ -79,7 +79,9 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
             raise ConfigError(f"{name} must be a finite number, but got {name}={raw!r}")
         return value
     if typing.get_origin(kind) is tuple:
-        return tuple(s.strip() for s in raw.split(",") if s.strip())
+        items = tuple(s.strip() for s in raw.split(",") if s.strip())
+        item = typing.get_args(kind)[0]
+        return items if item is str else tuple(_convert(name, s, item) for s in items)
     return raw
 
 

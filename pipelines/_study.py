@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines import advtrain, attack, evaluate, metric, retrain, train
+from robust.attacks import default_eps
 
 PRESET = "guided_retraining"
 SHARED = ("dataset", "seed", "device", "data_dir", "force", "quiet")
 """Params every child stage takes from the study as they are."""
 TRAINING = ("epochs", "lr", "batch_size", "optimizer")
 """Params of the original's training that adversarial training repeats."""
+CURVE = (0.25, 0.5, 0.75)
+"""evaluate's ε-curve: these fractions of the study's ε (the matrix's), besides ε itself."""
 
 
 @dataclass(frozen=True)
@@ -113,9 +116,24 @@ def plan(p: Any) -> list[_Stage]:
                 f"advtrain.{label}", advtrain, kw, model_run="train", attack_run=f"attack.{label}"
             )
         )
-    kw = shared | {"adaptive": p.adaptive, "eps": p.eps, "steps": p.pgd_steps}
+    if p.pgd_at:  # Madry et al.: adversarial loss only, PGD regenerated for every batch
+        kw = shared | {k: getattr(p, k) for k in TRAINING} | {
+            "mode": "online", "method": "pgd", "alpha": 0.0, "eps": p.eps,
+        }  # fmt: skip
+        stages.append(_stage("advtrain.pgd-at", advtrain, kw, model_run="train"))
+    eps = p.eps if p.eps is not None else default_eps(p.dataset)
+    kw = shared | {
+        "adaptive": p.adaptive, "steps": p.pgd_steps, "apgd_steps": p.apgd_steps,
+        "dgn_epochs": p.adaptive_dgn_epochs, "eps": (eps, *(round(f * eps, 6) for f in CURVE)),
+    }  # fmt: skip
     names = [s.name for s in stages]
     models = ("train", *(n for n in names if n.startswith("advtrain.")))
     attacks = tuple(n for n in names if n.startswith("attack."))
-    stages.append(_stage("evaluate", evaluate, kw, model_runs=models, attack_runs=attacks))
+    retrains = tuple(n for n in names if n.startswith("retrain."))
+    stages.append(
+        _stage(
+            "evaluate", evaluate, kw, model_runs=models, attack_runs=attacks,
+            retrain_runs=retrains,
+        )
+    )  # fmt: skip
     return stages

@@ -1,35 +1,60 @@
-"""Robust-accuracy matrices of model runs against attack runs: transfer and adaptive.
+"""Robust-accuracy matrices of every model of a study: transfer and adaptive (AutoAttack-grade),
+with counts, Wilson intervals, per-class breakdowns, ε-curves and gradient-masking checks.
 
-Inputs: ``model_runs`` (train or advtrain runs; auto: the newest FINISHED train run on
-``dataset``, the *original*, then every FINISHED advtrain run of it, oldest first) and
-``attack_runs`` (attack runs with an adversarial test set; auto: every FINISHED one crafted on
-the original model, oldest first). The original is the first model run's train run; the clean
-test split is its dataset's.
-Matrices (rows: model runs; cells: top-1 accuracy in [0, 1]): *transfer*, columns ``clean``
-and each attack run's adversarial test set, all crafted once on the original model (seed 004's
-evaluation); *adaptive* (``adaptive=true``), columns ``clean``, ``fgsm`` and ``pgd`` crafted
-on the clean test split against each row's model itself.
-Labels: rows ``train-<id8>``, ``advtrain-<attack>-<id8>`` (static: the attack run's method;
-online: ``online-<method>``); columns ``<method>[-l<norm>]-<id8>``
-(``dgn-<loss>-<id8>``, ``guided_retraining-<id8>``), ``<id8>`` the run id's first 8 characters.
-Metrics: ``transfer/<row>/<column>`` and ``adaptive/<row>/<column>`` per cell; phases ``load``,
-``transfer`` and ``adaptive`` (``time/<phase>_s``, ``energy/<phase>_kwh``).
-Artifacts: ``matrix/transfer.csv``, ``matrix/transfer.png``, ``matrix/adaptive.csv``,
-``matrix/adaptive.png``, ``matrix/labels.json`` (each label's run id, stage and params; the
-adaptive attacks' settings). Tags ``robust.upstream.model`` (the original),
-``robust.upstream.model.<row>`` and ``robust.upstream.attack.<column>``.
+Rows: ``model_runs`` (train or advtrain runs; auto: the newest FINISHED train run on
+``dataset``, the *original*, then every FINISHED advtrain run of it, oldest first) and the best
+models of ``retrain_runs`` (``best/<metric>/`` of each). Transfer columns: ``attack_runs``
+(attack runs with an adversarial test set; auto: every FINISHED one crafted on the original,
+oldest first). The clean test split is the original's dataset's.
+Matrices (cells: top-1 accuracy in [0, 1] over the n inputs of the column's test set):
+*transfer*, columns ``clean`` and each attack run's adversarial test set, all crafted once on the
+original model (seed 004's evaluation); *adaptive* (``adaptive`` not none), columns ``clean``,
+each attack of ``adaptive`` crafted on the clean test split against each row's model itself,
+each DGN attack run's generators trained ``dgn_epochs`` more against the row's model
+(``<label> adaptive``), and ``worst case``: the inputs no adaptive attack fooled.
+Labels: rows ``train-<id8>``, ``advtrain-<attack>-<id8>``, ``retrain-<config>-<metric>-<id8>``;
+transfer columns ``<method>[-l<norm>]-<id8>``; ``<id8>`` the run id's first 8 characters.
+Metrics: ``transfer/<row>/<column>`` and ``adaptive/<row>/<column>`` per cell;
+``eps_curve/<row>`` (step = round(1000·ε)); phases ``load``, ``transfer``, ``adaptive``,
+``curve``, ``masking`` (``time/<phase>_s``, ``energy/<phase>_kwh``).
+Artifacts: ``matrix/<kind>.csv`` and ``.png`` (each cell's accuracy and interval),
+``matrix/<kind>_cells.csv`` (row, column, correct, n, accuracy, ci_low, ci_high),
+``matrix/per_class.csv``/``.png``/``_cells.csv`` and ``matrix/confusion/<row>.csv``/``.png``
+(under the worst case), ``matrix/eps_curve.csv``/``.png``, ``matrix/masking.csv``,
+``matrix/labels.json`` (each label's run, the attacks' settings), ``summary.md``. Tags
+``robust.upstream.model`` (the original), ``robust.upstream.model.<row>``,
+``robust.upstream.attack.<column>``, ``robust.upstream.retrain.<id8>`` and
+``robust.masking`` (the flagged checks per row, or ``none flagged``).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from pipelines import _cli, _params
 from robust import attacks, tracking
 from robust.errors import ConfigError
-from robust.evaluation import adaptive_matrix, transfer_matrix, write_matrix
+from robust.evaluation import (
+    ADAPTIVE,
+    Adaptive,
+    AdaptiveDGN,
+    confusion_csv,
+    eps_curve,
+    evaluate_adaptive,
+    interval_table,
+    masking_checks,
+    plot_confusion,
+    plot_eps_curve,
+    transfer_matrix,
+    write_matrix,
+)
 from robust.tracking import labels
-from robust.utils import resolve_device
+from robust.utils import markdown_table, resolve_device
+
+log = logging.getLogger("pipelines.evaluate")
 
 
 @dataclass(frozen=True)
@@ -37,50 +62,124 @@ class Params(_params.Common):
     model_runs: tuple[str, ...] | None = None
     """Comma-separated train/advtrain run ids (rows); auto: the newest train run and its
     advtrain runs."""
+    retrain_runs: tuple[str, ...] | None = None
+    """Comma-separated retrain run ids whose best models (one per metric) are rows too; auto:
+    none."""
     attack_runs: tuple[str, ...] | None = None
     """Comma-separated attack run ids (transfer columns); auto: every one crafted on the
     original model's test split."""
-    adaptive: bool = True
-    """Also craft FGSM and PGD against each model itself (the adaptive matrix)."""
-    eps: float | None = None
-    """Adaptive attacks' L∞ budget; auto: 0.3 for digits/mnist/fashion, 8/255 otherwise."""
+    adaptive: tuple[str, ...] = ("autoattack",)
+    """Attacks crafted against each model itself, comma-separated of fgsm, pgd, apgd-ce,
+    apgd-t, fab-t, square, autoattack (AutoAttack's standard ensemble); none: no adaptive
+    matrix."""
+    eps: tuple[float, ...] | None = None
+    """Budget(s) in norm: the first is the matrices'; with more, each model's ε-curve under
+    curve_attack; auto: 0.3 for digits/mnist/fashion, 8/255 otherwise (L∞), 1.5 (L2)."""
+    norm: str = "inf"
+    """Norm of the adaptive attacks: inf or 2."""
     steps: int = 20
-    """Adaptive PGD's iterations."""
-    step_size: float | None = None
-    """Adaptive PGD's absolute step; auto: 2.5 * eps / steps."""
+    """PGD's iterations (seed 004's evaluation: 20)."""
+    apgd_steps: int = 100
+    """Iterations of apgd-ce, apgd-t, fab-t and AutoAttack's APGD and FAB (AutoAttack's 100)."""
+    restarts: int = 1
+    """Restarts of pgd and apgd-ce (AutoAttack's ensemble keeps its own)."""
+    n_queries: int = 5000
+    """Square's queries per input (AutoAttack's 5000)."""
+    curve_attack: str = "apgd-ce"
+    """Attack of the ε-curve's points (one of adaptive's choices); apgd-ce, as AutoAttack at
+    every ε and model costs many times the matrix."""
+    dgn_epochs: int = 10
+    """Adaptive DGN: epochs each DGN attack run's generators train further against each row's
+    model (a column per DGN attack run); 0: no DGN column."""
+    masking: bool = True
+    """Run the gradient-masking checks on every row (robust.evaluation.masking_checks)."""
+    masking_inputs: int = 200
+    """Test inputs the masking checks use (the first ones)."""
     batch_size: int | None = None
     """Inputs per pass; auto: 1024 for predictions, the attacks' automatic size."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("model_runs", "attack_runs"):
+        for name in ("model_runs", "attack_runs", "retrain_runs", "eps"):
             if getattr(self, name) == ():
-                raise ConfigError(f"{name} must name at least one run id or be auto")
-        if self.eps is not None:
-            attacks.check_eps(self.eps)
-        _cli.check_min("step_size", self.step_size, 0, strict=True)
+                what = "budget" if name == "eps" else "run id"
+                raise ConfigError(f"{name} must name at least one {what} or be auto")
+        object.__setattr__(self, "norm", attacks.check_norm(self.norm))
+        _cli.check_choice("norm", self.norm, ("inf", "2"))
+        if self.adaptive in (("none",), ("false",)):
+            object.__setattr__(self, "adaptive", ())
+        for a in self.adaptive:
+            _cli.check_choice("adaptive", a, (*ADAPTIVE, "none"))
+        if len(set(self.adaptive)) != len(self.adaptive):
+            raise ConfigError(f"adaptive must not repeat, but got {','.join(self.adaptive)}")
+        _cli.check_choice("curve_attack", self.curve_attack, ADAPTIVE)
+        for e in self.eps or ():
+            attacks.check_eps(e, self.norm)
         _cli.check_min("steps", self.steps, 1)
+        _cli.check_min("apgd_steps", self.apgd_steps, 1)
+        _cli.check_min("restarts", self.restarts, 1)
+        _cli.check_min("n_queries", self.n_queries, 1)
+        _cli.check_min("dgn_epochs", self.dgn_epochs, 0)
+        _cli.check_min("masking_inputs", self.masking_inputs, 1)
         _cli.check_min("batch_size", self.batch_size, 1)
+
+    def budgets(self) -> tuple[float, ...]:
+        """``eps`` with auto resolved: the dataset's L∞ default, or 1.5 in L2."""
+        if self.eps is not None:
+            return self.eps
+        return (attacks.default_eps(self.dataset) if self.norm == "inf" else 1.5,)
+
+    def attack(self, name: str, eps: float) -> Adaptive:
+        """The adaptive attack ``name`` at ``eps`` with these settings."""
+        steps = self.steps if name == "pgd" else self.apgd_steps
+        return Adaptive(name, eps, self.norm, steps=steps, restarts=self.restarts,
+                        n_queries=self.n_queries, seed=self.seed)  # fmt: skip
+
+
+def _rows(up: tracking.Lineage, p: Params) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+    """The model runs, every row's label → run id, and each retrain row's (run, metric)."""
+    model_runs = up.matrix_rows(p.model_runs)
+    rows = {labels.model_label(up, run_id): run_id for run_id in model_runs}
+    best: dict[str, tuple[str, str]] = {}
+    data = up.data_params(model_runs[0])
+    for given in p.retrain_runs or ():
+        run_id = up.retrain_run(given)
+        source = up.tag(run_id, "robust.upstream.model")
+        if up.data_params(source) != data:
+            raise ConfigError(
+                f"retrain_runs must retrain on the original's data, but run {run_id} retrained "
+                f"model {source}, trained on another split or input size than {model_runs[0]}"
+            )
+        config = up.params(run_id).get("config", "c")
+        for metric in up.best_models(run_id):
+            label = labels.safe(f"retrain-{config}-{metric}-{run_id[:8]}")
+            rows[label], best[label] = run_id, (run_id, metric)
+    return model_runs, rows, best
 
 
 def main(p: Params) -> str:
     """Run (or reuse) the evaluate stage; return its run id."""
     up = tracking.Lineage(p.dataset)
-    model_runs = up.matrix_rows(p.model_runs)
+    model_runs, rows, best = _rows(up, p)
     original = up.train_run_of(model_runs[0])
     attack_runs = up.matrix_columns(p.attack_runs, original)
-    eps = p.eps if p.eps is not None else attacks.default_eps(p.dataset)
-    specs = {
-        "fgsm": attacks.AttackSpec("fgsm", eps),
-        "pgd": attacks.AttackSpec("pgd", eps, steps=p.steps, step_size=p.step_size, seed=p.seed),
-    }
-    rows = {labels.model_label(up, run_id): run_id for run_id in model_runs}
     cols = {labels.attack_label(up, run_id): run_id for run_id in attack_runs}
-    params = _cli.as_dict(p) | {"model_runs": model_runs, "attack_runs": attack_runs, "eps": eps}
+    budgets = p.budgets()
+    eps = budgets[0]
+    dgn_runs = {
+        f"{label} adaptive": run_id
+        for label, run_id in cols.items()
+        if p.dgn_epochs and p.adaptive and up.params(run_id).get("method") == "dgn"
+    }
+    params = _cli.as_dict(p) | {
+        "model_runs": model_runs, "attack_runs": attack_runs, "eps": budgets,
+        "retrain_runs": tuple(dict.fromkeys(r for r, _ in best.values())) or None,
+    }  # fmt: skip
     upstream = (
         {"model": original}
-        | {f"model.{label}": run_id for label, run_id in rows.items()}
+        | {f"model.{label}": run_id for label, run_id in rows.items() if label not in best}
         | {f"attack.{label}": run_id for label, run_id in cols.items()}
+        | {f"retrain.{run_id[:8]}": run_id for run_id, _ in best.values()}
     )
     with tracking.stage(
         "evaluate", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
@@ -89,28 +188,137 @@ def main(p: Params) -> str:
         if run.reused:
             return run.run_id
         device = str(resolve_device(p.device))
+        out = run.outdir / "matrix"
         with run.phase("load"):
-            test = up.dataset_of(original, p.data_dir).test
-            models = {label: up.model(run_id, device) for label, run_id in rows.items()}
+            ds = up.dataset_of(original, p.data_dir)
+            test = ds.test
+            models = {
+                label: up.best_model(*best[label], device)
+                if label in best
+                else up.model(r, device)
+                for label, r in rows.items()
+            }
             adv = {label: up.adversarial(run_id, "test") for label, run_id in cols.items()}
             sets = {"clean": (test.x, test.y)} | {k: (a["x"], a["y"]) for k, a in adv.items()}
-        matrices = {}
-        with run.phase("transfer"):
-            matrices["transfer"] = transfer_matrix(models, sets, batch_size=p.batch_size or 1024)
-        if p.adaptive:
-            with run.phase("adaptive"):
-                matrices["adaptive"] = adaptive_matrix(
-                    models, test.x, test.y, specs, batch_size=p.batch_size
-                )
-        for name, matrix in matrices.items():
-            title = f"{name} robust accuracy (%), {p.dataset}"
-            run.log_metrics(write_matrix(matrix, run.outdir / "matrix", name, title=title))
-        run.log_artifacts(run.outdir / "matrix", "matrix")
         sizes = {label: len(x) for label, (x, _) in sets.items()}
-        adaptive = {k: s.describe() for k, s in specs.items()} if p.adaptive else {}
-        info = labels.matrix_labels(up, original, rows, cols, sizes, adaptive)
+        with run.phase("transfer"):
+            matrix = transfer_matrix(models, sets, batch_size=p.batch_size or 1024)
+            title = f"transfer robust accuracy (%), {p.dataset}"
+            run.log_metrics(write_matrix(matrix, out, "transfer", title=title, n=sizes))
+        described: dict[str, Any] = {}
+        if p.adaptive:
+            crafters = {name: p.attack(name, eps) for name in p.adaptive}
+            crafters |= _adaptive_dgn(up, dgn_runs, ds, eps, p, device)
+            described = {k: c.describe() for k, c in crafters.items()}
+            with run.phase("adaptive"), _bar(len(models) * len(crafters), p.quiet) as bar:
+                result = evaluate_adaptive(
+                    models, test.x, test.y, crafters, batch_size=p.batch_size,
+                    progress=lambda row, col: bar.update(1),
+                )  # fmt: skip
+                title = f"adaptive robust accuracy (%), {p.dataset}, ε = {eps:g} (L{p.norm})"
+                n = dict.fromkeys(result.matrix.columns, result.n)
+                run.log_metrics(write_matrix(result.matrix, out, "adaptive", title=title, n=n))
+                _write_breakdowns(result, ds.classes, out, p.dataset)
+        if len(budgets) > 1:
+            with run.phase("curve"), _bar(len(models) * (len(budgets)), p.quiet) as bar:
+                name = p.curve_attack
+                curve = eps_curve(
+                    models, test.x, test.y, lambda e: {name: p.attack(name, e)}, budgets,
+                    batch_size=p.batch_size, progress=lambda row, col: bar.update(1),
+                )  # fmt: skip
+                curve.to_csv(out / "eps_curve.csv", index=False)
+                what = f"{p.curve_attack}, L{p.norm}, Wilson 95 % bands"
+                plot_eps_curve(
+                    curve, out / "eps_curve.png", title=f"robust accuracy vs ε ({what})"
+                )
+                for row, part in curve.groupby("model", sort=False):
+                    for e, acc in zip(part["eps"], part["accuracy"], strict=True):
+                        run.log_metrics({f"eps_curve/{row}": acc}, step=round(1000 * e))
+        flags: dict[str, list[str]] = {}
+        if p.masking:
+            with run.phase("masking"):
+                flags = _masking(models, test.x[: p.masking_inputs], test.y[: p.masking_inputs],
+                                 eps, p, out)  # fmt: skip
+            run.set_tags({"robust.masking": _flag_text(flags)})
+        run.log_artifacts(out, "matrix")
+        info = labels.matrix_labels(up, original, rows, cols, sizes, described)
         run.log_dict(info, "matrix/labels.json")
+        run.log_text(_summary(out, p, eps, flags), "summary.md")
         return run.run_id
+
+
+def _bar(total: int, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="evaluate", unit="cell", disable=quiet or None, leave=False)
+
+
+def _adaptive_dgn(up, dgn_runs: dict[str, str], ds, eps: float, p: Params, device: str):
+    """An :class:`AdaptiveDGN` per DGN attack run whose generators share the matrix's budget
+    (L∞, ε); the others are left out with a warning."""
+    out = {}
+    for label, run_id in dgn_runs.items():
+        gens = up.generators(run_id, device)
+        if p.norm != "inf" or abs(gens.eps - eps) > 1e-9:
+            log.warning("adaptive DGN: %s left out (its generators clip at L∞ ε = %g, the "
+                        "matrix is at L%s ε = %g)", label, gens.eps, p.norm, eps)  # fmt: skip
+            continue
+        split = getattr(ds, up.params(run_id).get("dgn_split", "train"))
+        route = up.params(run_id).get("route", "label")
+        out[label] = AdaptiveDGN(gens, split.x, split.y, epochs=p.dgn_epochs, route=route,
+                                 seed=p.seed)  # fmt: skip
+    return out
+
+
+def _write_breakdowns(result, classes, out: Path, dataset: str) -> None:
+    """Per-class robust accuracy (with intervals) and one confusion matrix per row, both under
+    the worst case."""
+    per_class = result.per_class.rename(columns=lambda c: classes[c] if c < len(classes) else c)
+    sizes = dict(zip(per_class.columns, result.class_sizes.tolist(), strict=True))
+    title = f"robust accuracy per class (%), worst case, {dataset}"
+    write_matrix(per_class, out, "per_class", title=title, n=sizes)
+    for row, conf in result.confusion.items():
+        names = [str(c) for c in classes] + [str(c) for c in range(len(classes), len(conf))]
+        confusion_csv(conf, names, out / "confusion" / f"{row}.csv")
+        plot_confusion(conf, names, out / "confusion" / f"{row}.png")
+
+
+def _masking(models, x, y, eps: float, p: Params, out: Path) -> dict[str, list[str]]:
+    """Run the masking checks on every row; write ``masking.csv``; return each row's flags."""
+    import pandas as pd
+
+    records, flags = [], {}
+    for row, model in models.items():
+        checks = masking_checks(model, x, y, eps, p.norm, seed=p.seed)
+        records += [{"model": row} | vars(c) for c in checks]
+        flags[row] = [c.name for c in checks if c.flagged]
+        for c in checks:
+            if c.flagged:
+                log.warning("masking check %s flags %s: %s", c.name, row, c.message)
+    pd.DataFrame(records).to_csv(out / "masking.csv", index=False)
+    return flags
+
+
+def _flag_text(flags: dict[str, list[str]]) -> str:
+    text = "; ".join(f"{row}: {', '.join(f)}" for row, f in flags.items() if f)
+    return (text or "none flagged")[:5000]
+
+
+def _summary(out: Path, p: Params, eps: float, flags: dict[str, list[str]]) -> str:
+    """``summary.md``: the matrices with intervals and the masking checks, for people."""
+    import pandas as pd
+
+    lines = [f"# Robustness evaluation on {p.dataset}", ""]
+    for kind in ("transfer", "adaptive", "per_class"):
+        if (path := out / f"{kind}_cells.csv").exists():
+            title = f"## {kind.replace('_', ' ')} accuracy (%) [Wilson 95 % interval]"
+            lines += [title, "", markdown_table(interval_table(pd.read_csv(path))), ""]
+    if (out / "masking.csv").exists():
+        checks = pd.read_csv(out / "masking.csv").round(3)
+        checks["flagged"] = checks["flagged"].map({True: "**FLAG**", False: "ok"})
+        lines += [f"## Gradient-masking checks (ε = {eps:g}, first {p.masking_inputs} inputs)", ""]
+        lines += [markdown_table(checks), "", f"Flagged: {_flag_text(flags)}.", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 train → attacks (``fgsm``, ``pgd``, ``dgn`` with each of ``dgn_losses``, and seed 000's
 ``guided_retraining`` preset) → metric (every guidance metric on the preset's pool, seed 000's
-protocol) → retrain (each of ``configs``) → advtrain (one model per attack) → evaluate (the
-original and every adversarially trained model against every attack; transfer and adaptive)
-→ report. An identical FINISHED stage is reused, not rerun (``force=true`` recomputes all).
+protocol) → retrain (each of ``configs``) → advtrain (one model per attack, and one online
+PGD-AT model with ``pgd_at``) → evaluate (the original, every adversarially trained model and
+every retrain run's best models: transfer, adaptive under ``adaptive`` with Wilson intervals,
+an ε-curve at ¼, ½, ¾ and 1 × ε, the masking checks) → report. An identical FINISHED stage
+is reused, not rerun (``force=true`` recomputes all).
 
 The defaults are sized for ``digits`` on two CPU cores (README gives the measured time):
 retraining uses 5 budget steps × 3 seeds with the dataset's epochs. The seeds' protocol sizes
@@ -21,7 +23,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from pipelines import _cli, _fanout, _params, _study, advtrain, train
+from pipelines import _cli, _fanout, _params, _study, advtrain, evaluate, train
 from robust import guidance, results, retraining, tracking
 from robust.attacks import check_eps, dgn
 from robust.errors import ConfigError
@@ -63,8 +65,18 @@ class Params(train.Params, _params.Fanout):
     training; the preset, a fixed mix, is then left out)."""
     alpha: float = 0.5
     """advtrain: weight of the clean loss, α·CE(clean) + (1 − α)·CE(adversarial)."""
-    adaptive: bool = True
-    """evaluate: also attack every model itself (fgsm, pgd), not only transfer."""
+    adaptive: tuple[str, ...] = ("pgd", "autoattack")
+    """evaluate: attacks crafted against every model itself (fgsm, pgd, apgd-ce, apgd-t, fab-t,
+    square, autoattack), or none; pgd (pgd_steps) beside AutoAttack shows what the ensemble
+    adds."""
+    apgd_steps: int = 100
+    """evaluate: iterations of APGD and FAB (in AutoAttack and the ε-curve); AutoAttack's 100."""
+    adaptive_dgn_epochs: int = 10
+    """evaluate: epochs each DGN attack's generators train further against every model (its
+    adaptive column); 0: none."""
+    pgd_at: bool = True
+    """Add one online PGD-AT model (Madry et al.: α = 0, PGD regenerated per batch) to the
+    study, so every matrix has a row meant to resist adaptive attacks."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,8 +94,11 @@ class Params(train.Params, _params.Fanout):
         for c in self.configs:
             _cli.check_choice("configs", c, retraining.CONFIGS)
         _cli.check_choice("advtrain_mode", self.advtrain_mode, advtrain.MODES)
+        evaluate.Params(adaptive=self.adaptive)  # its one-line errors, before any stage
         for name in ("pgd_steps", "dgn_epochs", "retrain_steps", "retrain_seeds"):
             _cli.check_min(name, getattr(self, name), 1)
+        _cli.check_min("apgd_steps", self.apgd_steps, 1)
+        _cli.check_min("adaptive_dgn_epochs", self.adaptive_dgn_epochs, 0)
         for name in ("retrain_epochs", "workers"):
             _cli.check_min(name, getattr(self, name), 1)
         if self.eps is not None:

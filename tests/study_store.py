@@ -29,7 +29,7 @@ RETRAIN = retrain.Params(
     workers=1,  # in this process: the phases are the same on every machine
     quiet=True,
 )
-EVALUATE = evaluate.Params(adaptive=False, quiet=True)
+EVALUATE = evaluate.Params(adaptive=("none",), masking=False, quiet=True)
 # the same stages as command lines, for the pointers (mlflow run passes strings)
 ARGV = {
     "retrain": (
@@ -39,7 +39,7 @@ ARGV = {
             *("--seeds", "2", "--epochs", "1", "--workers", "1", "--quiet", "true"),
         ],
     ),
-    "evaluate": (evaluate, ["--adaptive", "false", "--quiet", "true"]),
+    "evaluate": (evaluate, ["--adaptive", "none", "--masking", "false", "--quiet", "true"]),
     # last: the newest train-tagged run is a pointer, which `auto` look-ups must see past
     "train": (train, ["--epochs", "3", "--quiet", "true"]),
 }

@@ -12,7 +12,6 @@ import torch
 
 from robust import data, results
 from robust.errors import ConfigError
-from robust.tracking import lineage
 from tests import study_store
 from tests.conftest import isolated_store
 
@@ -238,7 +237,7 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     original = f"train-{study.train[:8]}"
     train_accuracy = client.get_run(study.train).data.metrics["test/accuracy"]
     assert matrix.loc[original, "clean"] == pytest.approx(train_accuracy)
-    cells = pd.read_csv(lineage.Lineage().artifact(study.evaluate, "matrix/transfer_cells.csv"))
+    cells = pd.DataFrame(matrix.attrs["cells"])
     cells = cells[cells["model"] == original]
     row = f"| {original} | " + " | ".join(
         f"{100 * a:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"

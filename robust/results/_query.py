@@ -68,7 +68,7 @@ COST_COLUMNS: tuple[str, ...] = (
 """The columns of :func:`costs`, in order."""
 
 STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-KINDS = ("transfer", "adaptive")
+KINDS = ("transfer", "adaptive", "per_class")
 _PARENT_TAG = "mlflow.parentRunId"
 _CHILD_TAG = "robust.child."
 _PHASE_KEY = re.compile(r"^energy/(.+)_kwh$")
@@ -161,15 +161,19 @@ def robustness_matrix(run: str, kind: str = "transfer") -> pd.DataFrame:
         run: an evaluate run id, or a parent (``main``) run id with evaluate child runs (the
             newest is used).
         kind: ``transfer`` (columns ``clean`` and one per attack run, crafted on the original
-            model) or ``adaptive`` (columns ``clean``, ``fgsm``, ``pgd``, crafted on each row's
-            model; only when the run had ``adaptive=true``).
+            model), ``adaptive`` (columns ``clean``, each adaptive attack crafted on each
+            row's model, ``worst case``) or ``per_class`` (one column per class, under the
+            worst case); the last two only when the run had adaptive attacks.
 
     Returns:
         ``matrix/<kind>.csv``: index ``model`` (row labels such as ``train-<id8>``,
         ``advtrain-fgsm-<id8>``), one column per label (``clean``, ``fgsm-<id8>``, …).
         ``attrs["labels"]`` holds ``matrix/labels.json`` (``original``: the original train run;
         ``rows`` and ``columns``: label → run id, stage, params; ``adaptive``: the adaptive
-        attacks' settings) and ``attrs["run_id"]`` the evaluate run.
+        attacks' settings), ``attrs["cells"]`` the rows of ``matrix/<kind>_cells.csv`` as dicts
+        (each cell's ``model``, ``test set``, ``correct``, ``n``, ``accuracy`` and Wilson 95 %
+        ``ci_low``, ``ci_high``; empty for runs from before it existed) and
+        ``attrs["run_id"]`` the evaluate run.
 
     Raises:
         ConfigError: an unknown kind or run id, a run that is neither an evaluate run nor a
@@ -182,12 +186,18 @@ def robustness_matrix(run: str, kind: str = "transfer") -> pd.DataFrame:
     if f"{kind}.csv" not in present:
         raise ConfigError(
             f"evaluate run {run_id} has no {kind} matrix (matrix/{kind}.csv); the adaptive "
-            "matrix exists only for runs with adaptive=true"
+            "and per-class matrices exist only for runs with adaptive attacks"
         )
     up = lineage.Lineage()
     matrix = pd.read_csv(up.artifact(run_id, f"matrix/{kind}.csv"), index_col="model")
     labels = up.json(run_id, "matrix/labels.json") if "labels.json" in present else {}
     matrix.attrs["labels"] = labels
+    cells = f"{kind}_cells.csv"
+    matrix.attrs["cells"] = (
+        pd.read_csv(up.artifact(run_id, f"matrix/{cells}")).to_dict("records")
+        if cells in present
+        else []
+    )
     matrix.attrs["run_id"] = run_id
     return matrix
 

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from pipelines import _cli, attack, evaluate, train
 from robust import attacks, data, models, results, tracking
 from robust.errors import ConfigError
+from robust.evaluation import Adaptive, AdaptiveDGN, masking_checks, wilson
 from robust.models import predict
 from tests.conftest import isolated_store
 
@@ -27,6 +28,25 @@ class Runs:
     pgd: str
     train_only: str  # an attack of the train split only: no test column
     hardened: str  # a static advtrain run of the original on `fgsm` (made up here)
+    dgn: str  # a DGN attack run (1 epoch) on the original's test split
+    retrained: str  # a retrain run with best models for deepgini and random (made up here)
+
+
+def _retrain(original: str, attack_run: str) -> str:
+    """A minimal retrain run: stage tag, upstreams, ``best/<metric>/`` and ``best/best.json``."""
+    classes = data.load("digits").classes
+    params = {"dataset": "digits", "config": "c2", "metrics": "deepgini,random"}
+    upstream = {"model": original, "attack": attack_run}
+    with tracking.stage("retrain", params, dataset="digits", upstream=upstream) as run:
+        for i, metric in enumerate(("deepgini", "random")):
+            model = results.load_model(original)
+            with torch.no_grad():
+                for t in model.parameters():
+                    t.add_(0.02 * (i + 1) * torch.randn_like(t))
+            models.save(model, run.outdir / "best" / metric, dataset="digits", classes=classes)
+        run.log_artifacts(run.outdir / "best", "best")
+        run.log_dict({"deepgini": {"step": 1}, "random": {"step": 2}}, "best/best.json")
+        return run.run_id
 
 
 def _advtrain(original: str, attack_run: str, **params) -> str:
@@ -62,13 +82,40 @@ def runs(tmp_path_factory):
             ),
             # static (seed 004): trained on the FGSM run's set; `method` is unused there
             hardened=_advtrain(original, fgsm, mode="static", method="pgd"),
+            dgn=attack.main(attack.Params(method="dgn", dgn_epochs=1, splits=test, quiet=True)),
+            retrained=_retrain(original, fgsm),
         )
+
+
+ADAPTIVE = ("fgsm", "pgd", "autoattack")
+SHORT = {"steps": 3, "apgd_steps": 3, "n_queries": 30, "dgn_epochs": 1, "masking_inputs": 40}
+"""Short attacks, so the stage runs in seconds; the contract does not depend on their length."""
 
 
 @pytest.fixture(scope="module")
 def auto(runs) -> str:
-    """The stage with every run found automatically (PGD shortened to 3 steps)."""
-    return evaluate.main(evaluate.Params(steps=3, quiet=True))
+    """The stage with every model and attack run found automatically, the retrain run's best
+    models as rows, three adaptive attacks and an ε-curve at 0.1 and 0.3."""
+    p = evaluate.Params(
+        retrain_runs=(runs.retrained,), adaptive=ADAPTIVE, eps=(EPS, 0.1), quiet=True, **SHORT
+    )
+    return evaluate.main(p)
+
+
+def _rows(runs) -> list[str]:
+    o, h, r = runs.original[:8], runs.hardened[:8], runs.retrained[:8]
+    return [
+        f"train-{o}",
+        f"advtrain-fgsm-{h}",
+        f"retrain-c2-deepgini-{r}",
+        f"retrain-c2-random-{r}",
+    ]
+
+
+def _models(runs) -> dict[str, torch.nn.Module]:
+    loaded = [results.load_model(runs.original), results.load_model(runs.hardened)]
+    loaded += [results.load_model(runs.retrained, f"best/{m}") for m in ("deepgini", "random")]
+    return dict(zip(_rows(runs), loaded, strict=True))
 
 
 def _matrix(run_id: str, name: str) -> pd.DataFrame:
@@ -83,28 +130,30 @@ def _accuracy(model, x, y) -> float:
     return int((predict(model, x).argmax(1) == y).sum()) / len(y)
 
 
-def test_auto_finds_the_original_its_advtrain_runs_and_its_test_attacks(runs, auto):
-    o, h = runs.original[:8], runs.hardened[:8]
-    rows = [f"train-{o}", f"advtrain-fgsm-{h}"]
-    columns = ["clean", f"fgsm-{runs.fgsm[:8]}", f"pgd-{runs.pgd[:8]}"]
+def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs, auto):
+    rows = _rows(runs)
+    dgn = f"dgn-nce-{runs.dgn[:8]}"
+    columns = ["clean", f"fgsm-{runs.fgsm[:8]}", f"pgd-{runs.pgd[:8]}", dgn]
     transfer, adaptive = _matrix(auto, "transfer"), _matrix(auto, "adaptive")
     assert list(transfer.index) == rows and list(transfer.columns) == columns
-    assert list(adaptive.index) == rows and list(adaptive.columns) == ["clean", "fgsm", "pgd"]
+    assert list(adaptive.index) == rows
+    assert list(adaptive.columns) == ["clean", *ADAPTIVE, f"{dgn} adaptive", "worst case"]
     assert ((transfer >= 0) & (transfer <= 1)).all().all()
     pd.testing.assert_series_equal(transfer["clean"], adaptive["clean"])
     labels = _labels(auto)
     assert labels["original"] == runs.original
     assert {k: v["run_id"] for k, v in labels["rows"].items()} == dict(
-        zip(rows, (runs.original, runs.hardened), strict=True)
+        zip(rows, (runs.original, runs.hardened, runs.retrained, runs.retrained), strict=True)
     )
     assert labels["rows"][rows[1]]["stage"] == "advtrain"
+    assert labels["rows"][rows[2]]["stage"] == "retrain"
     assert labels["columns"][columns[2]]["run_id"] == runs.pgd
-    assert labels["columns"][columns[2]]["params"]["steps"] == "3"
     assert labels["columns"]["clean"] == {"run_id": runs.original, "split": "test", "n": 360}
     assert labels["adaptive"]["pgd"] == {
-        "method": "pgd", "eps": EPS, "norm": "inf", "steps": 3, "step_size": 0.25, "restarts": 1,
-        "seed": 0,
+        "method": "pgd", "eps": EPS, "norm": "inf", "seed": 0, "steps": 3, "restarts": 1,
     }  # fmt: skip
+    assert labels["adaptive"]["autoattack"]["attacks"] == "apgd-ce,apgd-t,fab-t,square"
+    assert labels["adaptive"][f"{dgn} adaptive"]["epochs"] == 1
 
 
 def test_transfer_cell_of_the_original_equals_the_attack_stage_accuracy(runs, auto):
@@ -124,15 +173,105 @@ def test_clean_column_equals_the_train_stage_test_accuracy(runs, auto):
     assert m[f"adaptive/train-{runs.original[:8]}/clean"] == theirs
 
 
-def test_adaptive_cells_equal_the_attacks_run_directly(runs, auto):
-    m = MlflowClient().get_run(auto).data.metrics
+def test_adaptive_cells_and_the_worst_case_equal_the_attacks_run_directly(runs, auto):
+    """Every adaptive cell is the attack crafted against the row's own model; the worst case
+    is the share of inputs none of them fooled (an input-wise AND, not the column minimum)."""
+    adaptive = _matrix(auto, "adaptive")
     test = tracking.Lineage().dataset_of(runs.original).test
-    for run_id, row in ((runs.original, "train"), (runs.hardened, "advtrain-fgsm")):
-        model = results.load_model(run_id)
-        x_fgsm = attacks.fgsm(model, test.x, test.y, EPS)
-        x_pgd = attacks.pgd(model, test.x, test.y, EPS, steps=3, seed=0)
-        assert m[f"adaptive/{row}-{run_id[:8]}/fgsm"] == _accuracy(model, x_fgsm, test.y)
-        assert m[f"adaptive/{row}-{run_id[:8]}/pgd"] == _accuracy(model, x_pgd, test.y)
+    x, y = test.x, test.y
+    gens = tracking.Lineage().generators(runs.dgn)
+    train = tracking.Lineage().dataset_of(runs.original).train
+    for row, model in list(_models(runs).items())[::2]:  # the original and a retrained model
+        crafted = {
+            "fgsm": attacks.fgsm(model, x, y, EPS),
+            "pgd": attacks.pgd(model, x, y, EPS, steps=3, seed=0),
+            "autoattack": Adaptive("autoattack", EPS, steps=3, n_queries=30).craft(model, x, y),
+            "dgn": AdaptiveDGN(gens, train.x, train.y, epochs=1).craft(model, x, y),
+        }
+        correct = {k: predict(model, v).argmax(1) == y for k, v in crafted.items()}
+        for name, ok in correct.items():
+            column = name if name != "dgn" else f"dgn-nce-{runs.dgn[:8]} adaptive"
+            assert adaptive.loc[row, column] == int(ok.sum()) / len(y), (row, name)
+        clean = predict(model, x).argmax(1) == y
+        robust = clean & torch.stack(list(correct.values())).all(0)
+        assert adaptive.loc[row, "worst case"] == int(robust.sum()) / len(y)
+        assert adaptive.loc[row, "worst case"] <= adaptive.loc[row].drop("worst case").min()
+
+
+def test_every_cell_has_its_count_and_wilson_interval(runs, auto):
+    for kind in ("transfer", "adaptive", "per_class"):
+        cells = pd.read_csv(tracking.Lineage().artifact(auto, f"matrix/{kind}_cells.csv"))
+        matrix = _matrix(auto, kind)
+        assert len(cells) == matrix.size
+        assert (cells["correct"] / cells["n"] == cells["accuracy"]).all()
+        low, high = wilson(cells["correct"].to_numpy(), cells["n"].to_numpy())
+        assert (cells["ci_low"] == low).all() and (cells["ci_high"] == high).all()
+        assert (
+            (cells["ci_low"] <= cells["accuracy"]) & (cells["accuracy"] <= cells["ci_high"])
+        ).all()
+    adaptive = pd.read_csv(tracking.Lineage().artifact(auto, "matrix/adaptive_cells.csv"))
+    assert set(adaptive["n"]) == {360}
+    summary = tracking.Lineage().artifact(auto, "summary.md").read_text()
+    row = _rows(runs)[0]
+    acc, lo, hi = adaptive[(adaptive["model"] == row) & (adaptive["test set"] == "pgd")].iloc[0][
+        ["accuracy", "ci_low", "ci_high"]
+    ]
+    assert f"{100 * acc:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" in summary
+    assert "worst case (n=360)" in summary
+
+
+def test_per_class_accuracy_and_confusion_are_under_the_worst_case(runs, auto):
+    adaptive, per_class = _matrix(auto, "adaptive"), _matrix(auto, "per_class")
+    sizes = torch.bincount(tracking.Lineage().dataset_of(runs.original).test.y).numpy()
+    assert list(per_class.index) == _rows(runs) and list(per_class.columns) == list("0123456789")
+    for row in _rows(runs):
+        weighted = float((per_class.loc[row].to_numpy() * sizes).sum() / sizes.sum())
+        assert weighted == pytest.approx(adaptive.loc[row, "worst case"], abs=1e-12)
+        path = f"matrix/confusion/{row}.csv"
+        conf = pd.read_csv(tracking.Lineage().artifact(auto, path), index_col=0).to_numpy()
+        assert conf.sum() == 360 and (conf.sum(1) == sizes).all()
+        assert conf.trace() == round(adaptive.loc[row, "worst case"] * 360)
+
+
+def test_the_eps_curve_starts_at_clean_accuracy_and_is_logged_as_a_curve(runs, auto):
+    curve = pd.read_csv(tracking.Lineage().artifact(auto, "matrix/eps_curve.csv"))
+    adaptive = _matrix(auto, "adaptive")
+    assert list(curve.columns) == ["model", "eps", "correct", "n", "accuracy", "ci_low", "ci_high"]
+    assert sorted(set(curve["eps"])) == [0.0, 0.1, EPS]
+    test = tracking.Lineage().dataset_of(runs.original).test
+    client = MlflowClient()
+    for row, model in _models(runs).items():
+        part = curve[curve["model"] == row].set_index("eps")["accuracy"]
+        assert part[0.0] == adaptive.loc[row, "clean"]
+        x_adv = attacks.apgd(model, test.x, test.y, 0.1, steps=3)
+        assert part[0.1] == _accuracy(model, x_adv, test.y)  # the curve's attack: apgd-ce
+        history = client.get_metric_history(auto, f"eps_curve/{row}")
+        assert sorted((h.step, h.value) for h in history) == [
+            (0, part[0.0]),
+            (100, part[0.1]),
+            (300, part[EPS]),
+        ]
+    assert (curve.groupby("model")["accuracy"].diff().dropna() <= 0.02).all()  # falls with ε
+
+
+def test_masking_checks_run_on_every_row_and_are_tagged(runs, auto):
+    checks = pd.read_csv(tracking.Lineage().artifact(auto, "matrix/masking.csv"))
+    assert list(dict.fromkeys(checks["model"])) == _rows(runs)
+    names = ["unbounded", "not_converged", "black_box_stronger", "zero_gradient"]
+    assert list(checks[checks["model"] == _rows(runs)[0]]["name"]) == names
+    test = tracking.Lineage().dataset_of(runs.original).test
+    model = results.load_model(runs.original)
+    direct = masking_checks(model, test.x[:40], test.y[:40], EPS, seed=0)
+    assert list(checks["value"][:4]) == pytest.approx([c.value for c in direct], abs=1e-12)
+    tag = MlflowClient().get_run(auto).data.tags["robust.masking"]
+    flagged = checks[checks["flagged"]]
+    if flagged.empty:
+        assert tag == "none flagged"
+    else:
+        for row, name in zip(flagged["model"], flagged["name"], strict=True):
+            assert row in tag and name in tag
+    summary = tracking.Lineage().artifact(auto, "summary.md").read_text()
+    assert "## Gradient-masking checks (ε = 0.3, first 40 inputs)" in summary
 
 
 def test_logs_a_metric_per_cell_artifacts_phases_and_lineage(runs, auto):
@@ -144,26 +283,32 @@ def test_logs_a_metric_per_cell_artifacts_phases_and_lineage(runs, auto):
         assert keys == {k for k in m if k.startswith(f"{name}/")}
         for (row, col), value in matrix.stack().items():
             assert m[f"{name}/{row}/{col}"] == pytest.approx(value, abs=1e-12)
-        assert f"time/{name}_s" in m and f"energy/{name}_kwh" in m
-    assert "time/load_s" in m
+    for phase in ("load", "transfer", "adaptive", "curve", "masking"):
+        assert f"time/{phase}_s" in m and f"energy/{phase}_kwh" in m
     arts = {a.path for a in MlflowClient().list_artifacts(auto, "matrix")}
-    assert arts == {
-        f"matrix/{f}"
-        for f in ("transfer.csv", "transfer.png", "adaptive.csv", "adaptive.png", "labels.json")
-    }
+    files = [
+        f"{k}{e}"
+        for k in ("transfer", "adaptive", "per_class")
+        for e in (".csv", ".png", "_cells.csv")
+    ]
+    files += ["eps_curve.csv", "eps_curve.png", "masking.csv", "labels.json"]
+    assert arts == {f"matrix/{f}" for f in files} | {"matrix/confusion"}
     assert tags["robust.stage"] == "evaluate" and tags["robust.upstream.model"] == runs.original
     assert tags[f"robust.upstream.model.advtrain-fgsm-{runs.hardened[:8]}"] == runs.hardened
     assert tags[f"robust.upstream.attack.fgsm-{runs.fgsm[:8]}"] == runs.fgsm
+    assert tags[f"robust.upstream.retrain.{runs.retrained[:8]}"] == runs.retrained
     assert r.data.params["model_runs"] == f"{runs.original},{runs.hardened}"
-    assert r.data.params["attack_runs"] == f"{runs.fgsm},{runs.pgd}"
-    assert r.data.params["eps"] == "0.3"
+    assert r.data.params["retrain_runs"] == runs.retrained
+    assert r.data.params["attack_runs"] == f"{runs.fgsm},{runs.pgd},{runs.dgn}"
+    assert r.data.params["eps"] == "0.3,0.1"
 
 
 def test_a_second_model_run_is_a_row_and_adaptive_can_be_off(runs, auto, caplog):
     caplog.set_level("WARNING", logger="pipelines.evaluate")
     p = evaluate.Params(
-        model_runs=(runs.original, runs.other), attack_runs=(runs.fgsm,), adaptive=False
-    )
+        model_runs=(runs.original, runs.other), attack_runs=(runs.fgsm,), adaptive=("none",),
+        masking=False,
+    )  # fmt: skip
     run_id = evaluate.main(p)
     transfer = _matrix(run_id, "transfer")
     assert list(transfer.index) == [f"train-{runs.original[:8]}", f"train-{runs.other[:8]}"]
@@ -176,13 +321,25 @@ def test_a_second_model_run_is_a_row_and_adaptive_can_be_off(runs, auto, caplog)
     assert not any(k.startswith("adaptive/") or k == "time/adaptive_s" for k in m)
     arts = {a.path for a in MlflowClient().list_artifacts(run_id, "matrix")}
     assert "matrix/adaptive.csv" not in arts and _labels(run_id)["adaptive"] == {}
+    assert "matrix/masking.csv" not in arts
+
+
+def test_an_adaptive_dgn_at_another_budget_is_left_out_with_a_warning(runs, auto, caplog):
+    caplog.set_level("WARNING", logger="pipelines.evaluate")
+    p = evaluate.Params(
+        attack_runs=(runs.dgn,), adaptive=("fgsm",), eps=(0.2,), masking=False, quiet=True
+    )
+    adaptive = _matrix(evaluate.main(p), "adaptive")
+    assert list(adaptive.columns) == ["clean", "fgsm"]
+    assert f"dgn-nce-{runs.dgn[:8]} adaptive left out" in caplog.text
 
 
 def test_identical_evaluation_is_reused(runs, auto, caplog):
     caplog.set_level("INFO", logger="robust")
     p = evaluate.Params(
-        model_runs=(runs.original, runs.hardened), attack_runs=(runs.fgsm, runs.pgd), steps=3
-    )
+        model_runs=(runs.original, runs.hardened), attack_runs=(runs.fgsm, runs.pgd, runs.dgn),
+        retrain_runs=(runs.retrained,), adaptive=ADAPTIVE, eps=(EPS, 0.1), **SHORT,
+    )  # fmt: skip
     assert evaluate.main(p) == auto  # auto resolves to the same runs
     assert f"reusing FINISHED evaluate run {auto}" in caplog.text
 
@@ -241,11 +398,22 @@ def test_bad_run_fails_the_adopted_run_with_one_line(runs, capsys):
         pytest.param(["--model_runs", ","], "model_runs must name at least one run", id="rows"),
         pytest.param(["--attack_runs", " "], "attack_runs must name at least one", id="cols"),
         pytest.param(["--steps", "0"], "steps must be at least 1", id="steps"),
-        pytest.param(["--eps", "-0.1"], "eps must be a finite number of at least 0", id="eps"),
-        pytest.param(["--step_size", "0"], "step_size must be greater than 0", id="step"),
+        pytest.param(["--eps", "0.3,-0.1"], "eps must be a finite number of at least 0", id="eps"),
+        pytest.param(["--eps", "0.3,x"], "eps must be a number, but got eps='x'", id="eps_nan"),
+        pytest.param(["--eps", "1.5"], "eps must be at most 1, the largest Linf", id="eps_big"),
+        pytest.param(["--norm", "1"], "norm must be one of inf, 2", id="norm"),
+        pytest.param(["--apgd_steps", "0"], "apgd_steps must be at least 1", id="apgd"),
+        pytest.param(["--restarts", "0"], "restarts must be at least 1", id="restarts"),
+        pytest.param(["--n_queries", "0"], "n_queries must be at least 1", id="queries"),
+        pytest.param(["--dgn_epochs", "-1"], "dgn_epochs must be at least 0", id="dgn"),
+        pytest.param(["--masking_inputs", "0"], "masking_inputs must be at least 1", id="mask"),
         pytest.param(["--batch_size", "0"], "batch_size must be at least 1", id="batch"),
         pytest.param(["--device", "gpu"], "device must be one of auto, cpu, cuda", id="device"),
-        pytest.param(["--adaptive", "maybe"], "adaptive must be true or false", id="adaptive"),
+        pytest.param(
+            ["--adaptive", "pgd,cw"], "adaptive must be one of fgsm, pgd, apgd-ce", id="adaptive"
+        ),
+        pytest.param(["--adaptive", "pgd,pgd"], "adaptive must not repeat", id="repeat"),
+        pytest.param(["--curve_attack", "dgn"], "curve_attack must be one of fgsm", id="curve"),
         pytest.param(["--dataset", "svhn"], "dataset must be one of digits", id="dataset"),
     ],
 )
@@ -256,5 +424,9 @@ def test_bad_parameters(argv, message):
 
 def test_limits_are_allowed():
     p = _cli.parse(evaluate.Params, ["--steps", "1", "--eps", "0", "--batch_size", "1"])
-    assert (p.steps, p.eps, p.batch_size, p.model_runs) == (1, 0.0, 1, None)
+    assert (p.steps, p.eps, p.batch_size, p.model_runs) == (1, (0.0,), 1, None)
+    p = _cli.parse(evaluate.Params, ["--eps", "0.3, 0.1", "--norm", "2", "--adaptive", "none"])
+    assert (p.eps, p.norm, p.adaptive, p.budgets()) == ((0.3, 0.1), "2", (), (0.3, 0.1))
+    assert evaluate.Params(norm="L2").budgets() == (1.5,)
+    assert evaluate.Params(dataset="cifar10").budgets() == (8 / 255,)
     assert _cli.parse(evaluate.Params, ["--model_runs", "a, b"]).model_runs == ("a", "b")

@@ -28,6 +28,8 @@ TINY = main.Params(
     retrain_steps=2,
     retrain_epochs=1,
     workers=1,
+    apgd_steps=5,
+    adaptive_dgn_epochs=1,
     quiet=True,
 )
 CHILDREN = [
@@ -41,6 +43,7 @@ CHILDREN = [
     "advtrain.fgsm",
     "advtrain.dgn-nce",
     "advtrain.guided_retraining",
+    "advtrain.pgd-at",
     "evaluate",
 ]
 
@@ -81,7 +84,27 @@ def test_every_stage_is_a_finished_child_in_study_order(study):
     assert client.get_run(children["retrain.c3"]).data.params["config"] == "c3"
     assert tags("advtrain.dgn-nce")["robust.upstream.attack"] == children["attack.dgn-nce"]
     matrix = results.robustness_matrix(first)
-    assert len(matrix) == 4 and len(matrix.columns) == 4  # original + 3 advtrain; clean + 3
+    # the original, 3 advtrain, PGD-AT, the best deepgini and random models of c2 and c3
+    assert len(matrix) == 9 and len(matrix.columns) == 4  # clean + 3 attacks
+    assert [r.split("-")[0] for r in matrix.index] == ["train"] + 4 * ["advtrain"] + 4 * [
+        "retrain"
+    ]
+    assert matrix.index[4].startswith("advtrain-online-pgd-")
+    adaptive = results.robustness_matrix(first, "adaptive")
+    dgn = next(c for c in matrix.columns if c.startswith("dgn-nce-"))
+    assert list(adaptive.columns) == [
+        "clean",
+        "pgd",
+        "autoattack",
+        f"{dgn} adaptive",
+        "worst case",
+    ]
+    assert (adaptive["worst case"] <= adaptive["pgd"]).all()
+    pgd_at = client.get_run(children["advtrain.pgd-at"]).data.params
+    assert (pgd_at["mode"], pgd_at["method"], pgd_at["alpha"]) == ("online", "pgd", "0")
+    evaluate = client.get_run(children["evaluate"])
+    assert evaluate.data.params["eps"] == "0.3,0.075,0.15,0.225"
+    assert "robust.masking" in evaluate.data.tags
     assert set(matrix.attrs["labels"]["columns"]) - {"clean"} == {
         label
         for label, d in matrix.attrs["labels"]["columns"].items()
@@ -113,6 +136,9 @@ def test_the_report_has_every_section_table_and_figure(study):
         "### Metric ranking",
         "### Transfer robust accuracy",
         "### Adaptive robust accuracy",
+        "### Per class robust accuracy",
+        "### Robust accuracy against ε",
+        "### Gradient-masking checks",
         "## Generation time: DGN vs PGD",
         "## Time and energy per stage",
     ):
@@ -124,6 +150,8 @@ def test_the_report_has_every_section_table_and_figure(study):
         "figures/metric_ranking.png",
         "figures/transfer_matrix.png",
         "figures/adaptive_matrix.png",
+        "figures/per_class_matrix.png",
+        "figures/eps_curve.png",
         "figures/generation_time.png",
         "figures/stage_costs.png",
     }
@@ -136,9 +164,9 @@ def test_the_report_has_every_section_table_and_figure(study):
     for run_id in _children(first).values():
         assert run_id in md
     assert re.search(r"\| c2 \| 1 \| (DeepGini|Random) \| 0\.\d{4} \[0\.\d{4}, [01]\.\d{4}\]", md)
-    matrix = results.robustness_matrix(first)
-    row = matrix.index[0]
-    assert f"| {row} | " + " | ".join(f"{v * 100:.1f}" for v in matrix.loc[row]) + " |" in md
+    adaptive = results.robustness_matrix(first, "adaptive")
+    row = adaptive.index[0]
+    assert f"| {row} | {100 * adaptive.loc[row, 'clean']:.1f} [" in md  # with its interval
     assert "| dgn-nce |" in md and "| fgsm |" in md  # generation time rows
     # the second study reused everything and says so
     md_again = (_report(again, root) / "report.md").read_text()
@@ -170,7 +198,7 @@ DEFAULT_CHILDREN = [
     "metric",
     *("retrain.c1", "retrain.c2", "retrain.c3"),
     *("advtrain.fgsm", "advtrain.pgd", "advtrain.dgn-nce", "advtrain.dgn-lrp"),
-    *("advtrain.dgn-susp", "advtrain.guided_retraining"),
+    *("advtrain.dgn-susp", "advtrain.guided_retraining", "advtrain.pgd-at"),
     "evaluate",
 ]
 
@@ -204,7 +232,10 @@ def test_the_default_study_on_digits(mlflow_store, tmp_path):
     assert results.runs(status="FAILED").empty
     transfer = results.robustness_matrix(parent)
     adaptive = results.robustness_matrix(parent, "adaptive")
-    assert transfer.shape == (7, 7) and adaptive.shape == (7, 3)  # original + 6 advtrain
+    # the original, 6 advtrain, PGD-AT, 3 configs × 6 metrics' best models; clean + 6 attacks
+    assert transfer.shape == (26, 7)
+    # clean, pgd, autoattack, 3 adaptive DGNs, worst case
+    assert adaptive.shape == (26, 7)
     out = _report(parent, tmp_path)
     md = (out / "report.md").read_text()
     for run_id in children.values():
