@@ -519,10 +519,6 @@ class _Trades:
         )
 
 
-_DGN_OPTIONS = ("k", "rule", "measure", "star", "threshold", "spectrum_inputs")
-"""Training options a generators' spec records that :func:`dgn.train` takes back."""
-
-
 @dataclass
 class _DGN:
     generators: dgn.Generators
@@ -535,25 +531,11 @@ class _DGN:
 
     def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
         self.calls += 1
-        call, spec, report = self.calls, self.generators.spec, self.on_train
-        self.generators = dgn.train(
-            model,
-            x,
-            y,
-            spec["loss"],
-            eps=self.generators.eps,
-            epochs=self.epochs,
-            lr=spec["lr"],
-            batch_size=spec["batch_size"],
-            architecture=spec["architecture"],
-            classes=self.generators.classes,
-            seed=_call_seed(self.seed, call),
+        call, report = self.calls, self.on_train
+        self.generators = dgn.train_further(
+            self.generators, model, x, y, epochs=self.epochs, seed=_call_seed(self.seed, call),
             on_epoch=None if report is None else lambda c, e, loss: report(call, c, e, loss),
-            progress=False,
-            init=self.generators,
-            **{k: spec[k] for k in _DGN_OPTIONS if k in spec},
-            **spec.get("weights", {}),
-        )
+        )  # fmt: skip
         generate = AttackSpec(
             "dgn", self.generators.eps, generators=self.generators, route=self.route
         )
