@@ -89,6 +89,7 @@ def plan(p: Any) -> list[_Stage]:
         kw = shared | {
             "config": c,
             "steps": p.retrain_steps,
+            "budgets": p.budgets,
             "seeds": p.retrain_seeds,
             "epochs": p.retrain_epochs,
             "warm_start": p.warm_start,

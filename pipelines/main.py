@@ -10,7 +10,8 @@ is reused, not rerun (``force=true`` recomputes all).
 
 The defaults are sized for ``digits`` on two CPU cores (README gives the measured time):
 retraining uses 5 budget steps × 3 seeds with the dataset's epochs. The seeds' protocol sizes
-are parameters: ``retrain_steps=20``, ``retrain_seeds`` and ``dgn_epochs`` (auto: the seeds').
+are parameters: ``retrain_steps=20`` (or ``budgets=seed``, seed 000's exact sets),
+``retrain_seeds`` and ``dgn_epochs`` (auto: the seeds').
 Params: see ``Params``. Tags: ``robust.child.<name>`` = each stage's run id (``train``,
 ``attack.<label>``, ``metric``, ``retrain.<config>``, ``advtrain.<label>``, ``evaluate``).
 Metrics: ``time/<name>_s``, ``energy/<name>_kwh`` per child stage (a reused stage costs ~0 here),
@@ -52,6 +53,9 @@ class Params(train.Params, _params.Fanout):
     """Retraining configurations, comma-separated (one retrain stage each)."""
     retrain_steps: int | None = None
     """Budget steps per retraining curve; auto: 5 on digits, 20 (the seed's) otherwise."""
+    budgets: str = "auto"
+    """auto (retrain_steps) or seed: seed 000's own budget sizes per dataset and configuration
+    (not on digits; retrain_steps must then be auto)."""
     retrain_seeds: int = 3
     """Repetitions of every retraining curve (the CIs need at least 2)."""
     retrain_epochs: int | None = None

@@ -5,7 +5,8 @@ FINISHED one for ``dataset``), its source model (the attack run's ``model_run``)
 run's dataset. The pool is the clean training split followed by the attack run's adversarial
 train inputs (``pool=train_and_adversarial``, seed 000), or only the latter
 (``pool=adversarial``). LSA and DSA take the clean training split's traces, grouped by the
-model's predicted classes, as reference; a clean input is not its own DSA neighbour.
+model's predicted classes, as reference; a clean input is not its own DSA neighbour, nor (with
+``self_exclusion``, the default) part of its own LSA density.
 Params: see ``Params``; metrics are nc, lsa, dsa, deepgini, entropy and random
 (``robust.guidance``).
 Metrics, per metric M: ``M/mean``, ``M/std``, ``M/min``, ``M/max``, ``M/median`` (over finite
@@ -48,6 +49,9 @@ class Params(_params.Common):
     """nc: a neuron is covered when its per-input min-max scaled value exceeds this."""
     var_threshold: float = 1e-5
     """lsa: neurons whose variance is below this in any class are dropped."""
+    self_exclusion: bool = True
+    """lsa: leave a clean input's own training trace out of its KDE (leave-one-out, as DSA
+    always does); false: keep it, as seed 000, which made training inputs look unsurprising."""
     batch_size: int | None = None
     """Inputs per forward pass when tracing; auto: 1024."""
 
@@ -98,7 +102,10 @@ def main(p: Params) -> str:
             adv_traces = models.traces(model, adv["x"], p.layer, **kwargs)
         pool = guidance.assemble_pool(ref, adv_traces, ds.train.y, adv["y"], kind=p.pool)
         run.log_metrics(pool.sizes())
-        options = {"threshold": p.threshold, "var_threshold": p.var_threshold, "seed": p.seed}
+        options = {
+            "threshold": p.threshold, "var_threshold": p.var_threshold, "seed": p.seed,
+            "self_exclusion": p.self_exclusion,
+        }  # fmt: skip
         ranked = {}
         for m in metrics:
             with run.phase(m):

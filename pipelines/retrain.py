@@ -11,13 +11,22 @@ Params: see ``Params``.
 Metrics, per metric M and seed s, with step = number of training inputs (0 = the original
 model, c2/c3): ``M/seed<s>/accuracy_clean``, ``…/accuracy_adversarial``,
 ``…/accuracy_combined``, ``…/precision_macro``, ``…/recall_macro`` (combined set),
-``…/fit_s``; ``M/accuracy_combined_mean`` (over seeds). Per M, mean and 95 % CI bounds over
+``…/fit_s``; ``M/accuracy_combined_mean``, ``M/accuracy_clean_mean``,
+``M/accuracy_adversarial_mean`` (over seeds). Per M, mean and 95 % CI bounds over
 seeds (``_mean``, ``_ci_low``, ``_ci_high``) of ``M/best_accuracy``, ``M/best_n_inputs``,
-``M/auc``, ``M/fit_s``; ``time/M_s`` and ``energy/M_kwh`` (``time/workers_s``: starting the
+``M/auc``, ``M/fit_s``, ``M/auc_clean``, ``M/auc_adversarial`` (AUC of clean and of
+adversarial test accuracy); ``time/M_s`` and ``energy/M_kwh`` (``time/workers_s``: starting the
 worker processes, when ``workers`` > 1); ``original/<quantity>``. The
-headline: ``headline/M_vs_random_mean|_ci_low|_ci_high|_verdict`` (+1 beats, −1 worse, 0 no
-significant difference).
-Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg``; ``tables/curves.csv``
+headline, per endpoint E (combined: no infix; ``clean``, ``adversarial``: ``_E``):
+``headline/M_vs_random[_E]_mean|_ci_low|_ci_high`` (paired difference from random at budgets
+≤ ``headline_budget``), ``…_p_value`` (paired t-test), ``…_p_holm`` (Holm-adjusted over this
+run's metrics, per endpoint), ``…_p_tost|_p_tost_holm`` (TOST equivalence within ±``margin``),
+``…_verdict`` (+1 beats, −1 worse, 0 neither; from the adjusted p-values at 0.05) and
+``…_equivalent`` (1 when TOST shows equivalence, else 0: "inconclusive" is never
+equivalence). Every seed retrains from the one original model, pool and order, so the
+intervals speak about that original only.
+Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg`` (combined), and
+``…_accuracy_clean`` and ``…_accuracy_adversarial`` (each endpoint alone); ``tables/curves.csv``
 (one row per metric, seed and step) and ``tables/summary.csv``; ``summary.json`` and
 ``summary.md``; ``best/<M>/`` (the best retrained model, safetensors + spec) and
 ``best/best.json``.
@@ -48,6 +57,9 @@ class Params(_params.Training, _params.Fanout):
     steps: int | None = None
     """Budget steps m, 2m, …, (steps − 1)·m, whole pool (m = round(N / steps)); auto: 20 (the
     seed's ≈ 5 % steps), 5 on digits."""
+    budgets: str = "auto"
+    """auto (``steps``) or seed: seed 000's own step size and number of sets for the dataset
+    and config (``retraining.SEED_BUDGETS``; not for digits, and not with ``steps``)."""
     seeds: int = 3
     """Repetitions per metric and step, with seeds seed, seed + 1, …"""
     warm_start: bool = False
@@ -58,6 +70,9 @@ class Params(_params.Training, _params.Fanout):
     metric run's one order for every seed."""
     headline_budget: float = 0.3
     """The headline compares each metric with random at budgets ≤ this fraction of the pool."""
+    margin: float = retraining.MARGIN
+    """Equivalence margin of the headline's TOST, in accuracy (0.01 = one percentage point):
+    "equivalent to random" only when the difference is shown to lie within ±margin."""
     workers: int | None = None
     """Processes that fit models in parallel on the CPU (engine=local); auto: one per core up to
     4, 1 on CUDA. Results do not depend on it except for float rounding of the thread count.
@@ -67,6 +82,10 @@ class Params(_params.Training, _params.Fanout):
         super().__post_init__()
         self.check_fanout()
         _cli.check_choice("config", self.config, retraining.CONFIGS)
+        _cli.check_choice("budgets", self.budgets, retraining.BUDGETS)
+        if self.budgets == "seed":  # its one-line errors (digits, steps) before any work
+            seed_n = retraining.seed_budget(self.dataset, self.config).n
+            retraining.budget_sizes("seed", self.dataset, self.config, seed_n, self.steps)
         for metric in self.metrics or ("",):
             _cli.check_choice("metrics", metric, ("all", *guidance.METRICS))
         for name in ("steps", "seeds", "workers"):
@@ -76,6 +95,8 @@ class Params(_params.Training, _params.Fanout):
                 "headline_budget must be in (0, 1], but got "
                 f"headline_budget={self.headline_budget}"
             )
+        if not 0 < self.margin < 1:
+            raise ConfigError(f"margin must be in (0, 1), but got margin={self.margin}")
 
     def selected(self, scored: list[str], metric_run: str) -> tuple[str, ...]:
         """The metrics to retrain, in ``guidance.METRICS`` order; each must have been scored."""
@@ -98,13 +119,15 @@ def main(p: Params) -> str:
     logged = up.run(metric_run).data.metrics
     n_clean, n_adv = (int(logged[f"pool/n_{k}"]) for k in ("clean", "adversarial"))
     pool_size = retraining.training_pool_size(p.config, n_clean, n_adv, metric_run=metric_run)
-    steps = p.steps or retraining.default_steps(p.dataset)
-    sizes = retraining.budgets(pool_size, steps)  # checks 1 ≤ steps ≤ pool size
+    sizes = retraining.budget_sizes(p.budgets, p.dataset, p.config, pool_size, p.steps)
+    if p.budgets == "seed" and pool_size != retraining.seed_budget(p.dataset, p.config).n:
+        log.warning("budgets=seed on a pool of %d inputs, not the seed's", pool_size)
+    steps = tuple(sizes.tolist())  # the sizes themselves (retraining.budgets takes either)
     train = p.training()
     device = resolve_device(p.device)
     workers = retraining.resolve_workers(p.workers, device)  # resolved: a stable reuse key
     params = _cli.as_dict(p.with_training_defaults()) | {
-        "metric_run": metric_run, "metrics": metrics, "steps": steps, "workers": workers,
+        "metric_run": metric_run, "metrics": metrics, "steps": len(sizes), "workers": workers,
     }  # fmt: skip
     upstream = {"metric": metric_run, "attack": attack_run, "model": model_run}
     with tracking.stage(
@@ -113,7 +136,7 @@ def main(p: Params) -> str:
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
-        run.log_params({"pool_size": pool_size, "budgets": sizes.tolist()})
+        run.log_params({"pool_size": pool_size, "budget_sizes": sizes.tolist()})
         if not retraining.budget_mask(sizes, pool_size, p.headline_budget).any():
             log.warning(
                 "no budget step is within headline_budget=%s: no headline", p.headline_budget
@@ -148,7 +171,7 @@ def main(p: Params) -> str:
                 original=original_scores, costs=run.phases, context=context,
                 title=f"Guided retraining: {p.dataset}, {p.config}",
                 figure=f"{p.dataset}_{p.config}_accuracy", dataset=ds.name, classes=ds.classes,
-                log_metrics=run.log_metrics,
+                log_metrics=run.log_metrics, margin=p.margin,
             )  # fmt: skip
             run.log_artifacts(run.outdir / "report")
         return run.run_id

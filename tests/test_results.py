@@ -203,6 +203,8 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     assert names[:2] == ["report.md", "report.html"]
     assert set(names[2:]) == {
         "figures/retraining_c2.png",
+        "figures/retraining_c2_clean.png",
+        "figures/retraining_c2_adversarial.png",
         "figures/metric_ranking.png",
         "figures/transfer_matrix.png",
         "figures/generation_time.png",
@@ -249,10 +251,51 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     assert f"| train | reused | {round(train_s, 1)} | " in md  # computed by earlier runs
     assert "| here |" not in md
     assert re.search(r"\| c2 \| 1 \| (DeepGini|Random) \| 0\.\d{4} \[-?\d\.\d{4}, \d\.\d{4}\]", md)
+    # two steps of 50 %: no budget ≤ 30 %, so no comparison with random (see the test below)
+    assert "no budget ≤ 30% of the pool" in md and "Against random, per endpoint" not in md
+    assert "speak about this one original model" in md and "Holm" in md
     assert "| fgsm |" in md  # generation time row
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 5 and 'src="figures' not in html
+    assert html.count("data:image/png;base64,") == 7 and 'src="figures' not in html
     assert study.retrain in html and "<table" in html
+
+
+def test_the_study_report_holm_adjusts_over_every_configuration_and_metric():
+    """Two configurations × two metrics, each with p = .0351 alone (t = 5.196 on 2 df): each
+    run's family of two gives .0702, the study's family of four .1404; neither beats random."""
+    from robust.results.report import _endpoint_rows, _ranking_rows, _study_tests
+    from robust.retraining import paired_t
+
+    gain = [0.08, 0.12, 0.16]
+    p = float(paired_t(gain).p_value)
+    head = {"per_seed": gain, "mean": 0.12, "ci_low": 0.02, "ci_high": 0.22, "n": 3}
+    head |= {"p_value": p, "p_holm": 2 * p, "verdict": "inconclusive"}
+    auc = {"mean": 0.7, "ci_low": 0.6, "ci_high": 0.8, "n": 3}
+    metric = {"auc": auc, "best_accuracy": auc}
+    docs = {
+        c: {"baseline": "random", "margin": 0.01, "headline": {"lsa": head, "dsa": head},
+            "metrics": {"lsa": metric, "dsa": metric, "random": metric}}
+        for c in ("c1", "c2")
+    }  # fmt: skip
+    tests = _study_tests(docs)
+    assert set(tests) == {("combined", c, m) for c in ("c1", "c2") for m in ("lsa", "dsa")}
+    for t in tests.values():
+        assert t["p_value"] == pytest.approx(0.0350987, abs=1e-6)
+        assert t["p_holm_run"] == pytest.approx(2 * p)
+        assert t["p_holm_study"] == pytest.approx(4 * p) and t["verdict"] == "inconclusive"
+    one = _study_tests({"c2": {**docs["c2"], "headline": {"lsa": head}}})
+    assert one["combined", "c2", "lsa"]["verdict"] == "beats random"  # a family of one
+    rows = _ranking_rows("c1", docs["c1"], tests)
+    assert list(rows["verdict"]) == ["inconclusive", "inconclusive", ""]  # random: baseline
+    assert list(rows["p (Holm)"])[:2] == [round(4 * p, 4)] * 2
+    assert list(rows["AUC clean"]) == [""] * 3  # a run from before the endpoints
+    table = _endpoint_rows(docs, tests)
+    assert list(table.columns) == [
+        "config", "metric", "endpoint", "Δ vs random", "p", "p (Holm, run)",
+        "p (Holm, study)", "TOST p (Holm, study)", "verdict",
+    ]  # fmt: skip
+    assert list(table["metric"]) == ["LSA", "DSA"] * 2
+    assert table["Δ vs random"][0] == "0.1200 [0.0200, 0.2200]"
 
 
 def test_auto_look_ups_see_past_a_newer_reuse_pointer(study):

@@ -36,6 +36,7 @@ def score(
     pool: TracesLike,
     *,
     self_index: np.ndarray | Tensor | None = None,
+    self_exclusion: bool = True,
     threshold: float = 0.2,
     var_threshold: float = 1e-5,
     seed: int = 0,
@@ -47,8 +48,11 @@ def score(
         metric: one of :data:`METRICS`.
         ref: reference traces (the clean training split), used by ``lsa`` and ``dsa``.
         pool: traces to score; ``nc``, ``lsa`` and ``dsa`` need its activations.
-        self_index: dsa: (N,) reference position of each pool input that is a reference
-            input, -1 for the others; None: none is.
+        self_index: dsa and lsa: (N,) reference position of each pool input that is a
+            reference input, -1 for the others; None: none is.
+        self_exclusion: lsa: leave an input's own trace out of its density (leave-one-out,
+            as DSA always leaves it out); false: keep it, as seed 000 (see
+            :func:`~robust.guidance.lsa`).
         threshold: nc: a neuron is covered when its scaled value is above it, in [0, 1).
         var_threshold: lsa: neurons whose variance is below this in any class are dropped.
         seed: random: the seed of the scores.
@@ -69,7 +73,10 @@ def score(
     if metric == "nc":
         return neuron_coverage(pool.acts, threshold)
     if metric == "lsa":
-        return lsa(ref.flat, ref.pred, pool.flat, pool.pred, var_threshold, device=device)
+        own = self_index if self_exclusion else None
+        return lsa(
+            ref.flat, ref.pred, pool.flat, pool.pred, var_threshold, self_index=own, device=device
+        )
     if metric == "dsa":
         return dsa(ref.flat, ref.pred, pool.flat, pool.pred, self_index=self_index, device=device)
     if metric == "deepgini":
@@ -104,6 +111,7 @@ def rank(
     ref: TracesLike,
     pool: Pool,
     *,
+    self_exclusion: bool = True,
     threshold: float = 0.2,
     var_threshold: float = 1e-5,
     seed: int = 0,
@@ -111,8 +119,9 @@ def rank(
 ) -> Ranking:
     """Score ``pool`` by ``metric`` (see :func:`score`) and order it, timing both.
 
-    A clean pool input is not its own DSA neighbour (``pool.self_index``); ``seed`` seeds the
-    random scores and the tie-breaking of the order.
+    A clean pool input is not its own DSA neighbour (``pool.self_index``), nor, with
+    ``self_exclusion``, part of its own LSA density; ``seed`` seeds the random scores and the
+    tie-breaking of the order.
 
     Example:
         >>> r = rank("dsa", ref, assemble_pool(ref, adv, ds.train.y, adv_set["y"]))
@@ -125,6 +134,7 @@ def rank(
         ref,
         pool.traces,
         self_index=pool.self_index,
+        self_exclusion=self_exclusion,
         threshold=threshold,
         var_threshold=var_threshold,
         seed=seed,

@@ -18,7 +18,9 @@ chunked float32 distance matrix whose 16 nearest candidates are re-measured exac
 
 Differences from the seed code: an input that is itself a reference trace (``self_index``)
 does not count as its own nearest neighbour in DSA (the seed scored every training input 0,
-which made its DSA order "all adversarials first, then ties"); a class whose KDE covariance is
+which made its DSA order "all adversarials first, then ties"), and, given ``self_index``, its
+own kernel is left out of its LSA density (leave-one-out; the seed's KDE contained the training
+input itself, see :func:`lsa`); a class whose KDE covariance is
 singular or ill-conditioned (fewer traces than kept neurons, collinear or dead neurons) gets a
 ridge of ``RCOND`` × its largest eigenvalue (logged), where scipy raises or silently returns
 values dominated by rounding; classes without enough reference traces are an
@@ -57,6 +59,29 @@ def _inputs(train_acts, train_pred, acts, pred, dtype):
             f"acts must have the reference traces' {ref.shape[1]} features, but have {x.shape[1]}"
         )
     return ref, ref_pred, x, p
+
+
+def _own(self_index: np.ndarray | Tensor | None, n: int, n_ref: int) -> Tensor:
+    """(n,) int64: the reference position of each input's own trace, -1 where it has none."""
+    if self_index is None:
+        return torch.full((n,), -1, dtype=torch.int64)
+    if isinstance(self_index, Tensor):
+        self_index = self_index.detach().cpu().numpy()
+    own = labels("self_index", np.asarray(self_index) + 1, n) - 1
+    if len(own) and own.max() >= n_ref:
+        raise DataError(
+            f"self_index must index the {n_ref} reference traces (or be -1), but has "
+            f"{int(own.max())}"
+        )
+    return own
+
+
+def _within(own: Tensor, members: Tensor, n_ref: int) -> Tensor:
+    """``own`` as positions within ``members`` (a class's reference positions); -1 where an
+    input has no own trace or it lies in another class."""
+    position = torch.full((n_ref,), -1, dtype=torch.int64, device=members.device)
+    position[members] = torch.arange(len(members), device=members.device)
+    return torch.where(own >= 0, position[own.clamp_min(0)], -1)
 
 
 def _check_classes(metric: str, counts: dict[int, int], wanted: Tensor, least: int) -> None:
@@ -103,10 +128,24 @@ def lsa(
     pred: np.ndarray | Tensor,
     var_threshold: float = 1e-5,
     *,
+    self_index: np.ndarray | Tensor | None = None,
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
 ) -> np.ndarray:
     """Likelihood-based surprise adequacy: −log of the predicted class's KDE at each trace.
+
+    With ``self_index``, an input that is itself reference trace j is scored by the
+    leave-one-out density of its class: the KDE's kernel sum without the kernel at j, over
+    n − 1 (its class has n traces). The bandwidth (the covariance and Scott's factor) stays
+    the full class's, so every input of a class is scored under one kernel and the scores stay
+    comparable; the self term is masked in the log-sum-exp rather than subtracted from the
+    full sum, which would cancel catastrophically where it dominates. Why: the self kernel
+    adds (2π)^(−d/2)·|H|^(−1/2)/n to a training input's density alone, which in tens of
+    dimensions with Scott's narrow bandwidth often outweighs every other kernel, so training
+    inputs come out unsurprising because they are training inputs, and an order puts the
+    adversarial inputs first for that reason only (DSA's degenerate zeros in milder form).
+    Excluding it scores clean and adversarial inputs on equal footing, as DSA here does.
+    Seed 000's ``fetch_lsa`` kept the self kernel (``self_index`` None reproduces it).
 
     Args:
         train_acts: (M, features) reference traces (more axes are flattened).
@@ -115,15 +154,20 @@ def lsa(
         pred: (N,) their predicted classes.
         var_threshold: neurons whose (population) variance is below this in any reference
             class are dropped from every KDE, as the seed (≥ 0).
+        self_index: (N,) for an input that is itself reference trace j, j (its kernel is left
+            out, see above); -1 for the others. None: no input is a reference trace (the
+            seed's LSA). The variance filter and the bandwidth always use every trace.
         chunk_size: query rows per distance block; None bounds a block to about 64 MiB.
         device: where to compute; None: CUDA when present.
 
     Returns:
-        (N,) float64. Equals ``-scipy.stats.gaussian_kde(refs_c.T).logpdf(x_c.T)`` per class.
+        (N,) float64. Without ``self_index``, equals
+        ``-scipy.stats.gaussian_kde(refs_c.T).logpdf(x_c.T)`` per class.
 
     Raises:
-        DataError: malformed arrays, a predicted class with fewer than 2 reference traces, or
-            no neuron left after the variance filter.
+        DataError: malformed arrays, a predicted class with fewer than 2 reference traces, a
+            ``self_index`` outside the reference set, or no neuron left after the variance
+            filter.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -136,8 +180,9 @@ def lsa(
         raise ConfigError(f"var_threshold must be a number ≥ 0, but got {var_threshold=}")
     ref, ref_pred, x, p = _inputs(train_acts, train_pred, acts, pred, torch.float64)
     chunk_rows(1, chunk_size)  # checks it
+    own = _own(self_index, len(x), len(ref))
     counts = {int(c): int(n) for c, n in zip(*ref_pred.unique(return_counts=True), strict=True)}
-    _check_classes("lsa", counts, p, 2)
+    _check_classes("lsa", counts, p, 2)  # 2: a covariance, and one kernel left out of n
     # the seed's filter: a neuron with low variance in any class is dropped everywhere
     low = torch.zeros(ref.shape[1], dtype=torch.bool)
     for c in counts:
@@ -151,12 +196,19 @@ def lsa(
     ref, x = ref[:, ~low], x[:, ~low]
     out = torch.empty(len(x), dtype=torch.float64)
     for c in p.unique().tolist():
-        out[p == c] = _class_lsa(ref[ref_pred == c].to(dev), x[p == c].to(dev), c, chunk_size)
+        members = (ref_pred == c).nonzero().squeeze(1)
+        exclude = _within(own[p == c], members, len(ref))
+        out[p == c] = _class_lsa(
+            ref[members].to(dev), x[p == c].to(dev), c, chunk_size, exclude.to(dev)
+        )
     return out.numpy()
 
 
-def _class_lsa(refs: Tensor, queries: Tensor, label: int, chunk_size: int | None) -> Tensor:
-    """−log of one class's Gaussian KDE (Scott's factor) at each query, in float64."""
+def _class_lsa(
+    refs: Tensor, queries: Tensor, label: int, chunk_size: int | None, exclude: Tensor
+) -> Tensor:
+    """−log of one class's Gaussian KDE (Scott's factor) at each query, in float64;
+    ``exclude[i]`` ≥ 0 leaves that reference's kernel out of query i's density."""
     n, d = refs.shape
     factor = n ** (-1.0 / (d + 4))
     cov = torch.atleast_2d(torch.cov(refs.T)) * factor**2  # scipy: np.cov (ddof 1) · factor²
@@ -165,13 +217,20 @@ def _class_lsa(refs: Tensor, queries: Tensor, label: int, chunk_size: int | None
     # whitened (Mahalanobis) coordinates: |L⁻¹(x − r)|² is the kernel's exponent ×2
     white_refs = torch.linalg.solve_triangular(chol, (refs - mean).T, upper=False).T
     ref_sq = (white_refs * white_refs).sum(1)
-    log_norm = -math.log(n) - 0.5 * d * math.log(2 * math.pi) - chol.diagonal().log().sum()
+    log_norm = -0.5 * d * math.log(2 * math.pi) - chol.diagonal().log().sum()
+    # the log of 1/n, or 1/(n − 1) for a query whose own kernel is left out
+    log_count = torch.full(exclude.shape, -math.log(n), dtype=refs.dtype, device=refs.device)
+    log_count[exclude >= 0] = -math.log(n - 1)
     out = []
-    for q in queries.split(chunk_rows(n, chunk_size)):
+    rows = chunk_rows(n, chunk_size)
+    for i, q in enumerate(queries.split(rows)):
         white = torch.linalg.solve_triangular(chol, (q - mean).T, upper=False).T
         sq = torch.addmm(ref_sq[None], white, white_refs.T, alpha=-2)
         sq.add_((white * white).sum(1, keepdim=True)).clamp_min_(0).mul_(-0.5)
-        density = torch.logsumexp(sq, dim=1) + log_norm
+        own = exclude[i * rows : (i + 1) * rows]
+        hit = (own >= 0).nonzero().squeeze(1)
+        sq[hit, own[hit]] = -torch.inf  # its own kernel: out of the sum
+        density = torch.logsumexp(sq, dim=1) + log_norm + log_count[i * rows : (i + 1) * rows]
         out.append(-density)
     return torch.cat(out).cpu() if out else torch.empty(0, dtype=torch.float64)
 
@@ -255,16 +314,7 @@ def dsa(
     """
     ref64, ref_pred, x64, p = _inputs(train_acts, train_pred, acts, pred, torch.float64)
     chunk_rows(1, chunk_size)  # checks it
-    own = torch.full((len(x64),), -1, dtype=torch.int64)
-    if self_index is not None:
-        if isinstance(self_index, Tensor):
-            self_index = self_index.detach().cpu().numpy()
-        own = labels("self_index", np.asarray(self_index) + 1, len(x64)) - 1
-        if len(own) and own.max() >= len(ref64):
-            raise DataError(
-                f"self_index must index the {len(ref64)} reference traces (or be -1), but has "
-                f"{int(own.max())}"
-            )
+    own = _own(self_index, len(x64), len(ref64))
     counts = {int(c): int(n) for c, n in zip(*ref_pred.unique(return_counts=True), strict=True)}
     if len(counts) < 2:
         raise DataError(
@@ -288,9 +338,7 @@ def dsa(
     for c in p.unique().tolist():
         rows = (p == c).nonzero().squeeze(1)
         members = (ref_pred == c).nonzero().squeeze(1)
-        position = torch.full((len(ref64),), -1, dtype=torch.int64, device=dev)
-        position[members] = torch.arange(len(members), device=dev)
-        exclude = torch.where(own[rows] >= 0, position[own[rows].clamp_min(0)], -1)
+        exclude = _within(own[rows], members, len(ref64))
         a[rows], pos = _nearest(
             x32[rows], x64[rows], ref32[members], ref64[members], chunk_size, exclude
         )

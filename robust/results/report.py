@@ -1,11 +1,13 @@
 """The study report: ``report.md`` and a self-contained ``report.html`` over a parent run's
 child stages, every figure also a PNG under ``figures/``.
 
-Sections: the stages (run ids, reused or new), the retraining curves per configuration, the
-guidance-metric ranking with 95 % CIs, the attack × defence matrices (transfer, adaptive), DGN
-vs PGD generation time, and time and energy per stage. Everything is read back from the
-tracking store through :mod:`robust.results` and the stages' own artifacts, so a report can be
-rebuilt for any finished ``main`` run (``write_study_report(run_id, directory)``).
+Sections: the stages (run ids, reused or new), the retraining curves per configuration
+(combined, clean and adversarial test accuracy), the guidance-metric ranking with 95 % CIs and
+each metric against random per endpoint, with p-values Holm-adjusted over the whole study,
+the attack × defence matrices (transfer, adaptive), DGN vs PGD generation time, and time and
+energy per stage. Everything is read back from the tracking store through
+:mod:`robust.results` and the stages' own artifacts, so a report can be rebuilt for any
+finished ``main`` run (``write_study_report(run_id, directory)``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ import pandas as pd
 
 from robust.evaluation import interval_table
 from robust.results._query import _CHILD_TAG, costs, robustness_matrix
+from robust.retraining import (
+    CONDITIONING,
+    ENDPOINTS,
+    MARGIN,
+    Interval,
+    holm,
+    paired_t,
+    tost,
+    verdict,
+)
 from robust.tracking import lineage, store
 from robust.utils import markdown_table
 
@@ -153,51 +165,139 @@ def _retraining(r: _Report, children: dict[str, Any]) -> None:
     if not retrains:
         return
     r.heading("Guided retraining")
-    ranking = []
+    ranking, docs = [], {}
     for config, run in retrains.items():
         run_id = run.info.run_id
-        doc = json.loads(_download(run_id, "summary.json").read_text())
+        doc = docs[config] = json.loads(_download(run_id, "summary.json").read_text())
         context = doc.get("context", {})
         r.heading(f"Configuration {context.get('config', config)}", 3)
         r.text(
             f"Pool: {context.get('pool', doc['pool_size'])}. Budgets: "
             f"{context.get('budgets', '')}. Seeds: {context.get('seeds', '')}. Training: "
-            f"{context.get('training', '')}. Accuracy is on the clean + adversarial test sets "
-            "(mean over seeds, band: 95 % CI)."
+            f"{context.get('training', '')}. Accuracy on the clean + adversarial test sets "
+            "combined, and (when the run has them) on the clean and the adversarial test set "
+            "alone (mean over seeds, band: 95 % CI)."
         )
         for art in store.client().list_artifacts(run_id, "figures"):
             if art.path.endswith(".png"):
+                endpoint = next(
+                    (e for e in ("clean", "adversarial") if art.path.endswith(f"_{e}.png")), ""
+                )
+                suffix = f"_{endpoint}" if endpoint else ""
                 src = _download(run_id, art.path)
-                dst = r.directory / "figures" / f"retraining_{config}.png"
+                dst = r.directory / "figures" / f"retraining_{config}{suffix}.png"
                 shutil.copyfile(src, dst)
-                r.figure(dst, f"Retraining curves, {config}")
-        ranking.append(_ranking_rows(config, doc))
+                r.figure(dst, f"Retraining curves, {config}, {endpoint or 'combined'} accuracy")
+    tests = _study_tests(docs)
+    for config, doc in docs.items():
+        ranking.append(_ranking_rows(config, doc, tests))
     frame = pd.concat(ranking, ignore_index=True)
+    margin = next((d["margin"] for d in docs.values() if "margin" in d), MARGIN)
     r.heading("Metric ranking", 3)
     r.text(
         "Per configuration, metrics ranked by the area under the mean accuracy curve (AUC, "
-        "normalised by the pool size); each value is the mean over seeds with its 95 % "
-        "t-interval. Δ vs random: paired difference in combined accuracy at budgets up to the "
-        "headline fraction of the pool; the verdict says whether its CI excludes 0."
+        "normalised by the pool size; of combined, clean and adversarial accuracy); each value "
+        "is the mean over seeds with its 95 % t-interval (per comparison, not adjusted). Δ vs "
+        "random: paired difference in combined accuracy at budgets up to the headline fraction "
+        "of the pool. p (Holm): its paired t-test p-value Holm-adjusted over every metric × "
+        "configuration comparison of this study (per endpoint); the verdict reads the adjusted "
+        "p-values at α = 0.05: beats / worse when the difference test rejects, equivalent when "
+        f"TOST (two one-sided paired t-tests, margin ±{margin:g}, Holm-adjusted the same way) "
+        "rejects both sides, else inconclusive: no difference shown, and no equivalence either. "
+        f"{CONDITIONING}"
     )
     r.table(frame)
     path = r.directory / "figures" / "metric_ranking.png"
     _plot_ranking(frame, path)
     r.figure(path, "AUC per metric and configuration (mean, 95 % CI)")
+    endpoints = _endpoint_rows(docs, tests)
+    if not endpoints.empty:
+        r.heading("Against random, per endpoint", 3)
+        r.text(
+            "Each metric's paired difference from random on the combined, the clean and the "
+            "adversarial test accuracy: p from the paired t-test, Holm-adjusted over the run's "
+            "metrics (as its summary) and over the whole study (as the verdicts here); TOST: "
+            "the equivalence test's p, Holm-adjusted over the study."
+        )
+        r.table(endpoints)
 
 
-def _ranking_rows(config: str, doc: dict[str, Any]) -> pd.DataFrame:
+def _study_tests(docs: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """(endpoint, config, metric) → ``p_value``, ``p_holm_study``, ``p_tost_holm_study`` and
+    ``verdict``: every comparison's tests recomputed from its per-seed differences, Holm-adjusted
+    over all metric × configuration comparisons of the study, one family per endpoint."""
+    out = {}
+    for endpoint in ENDPOINTS:
+        key = "headline" if endpoint == "combined" else f"headline_{endpoint}"
+        items = [(c, m, h, d) for c, d in docs.items() for m, h in d.get(key, {}).items()]
+        if not items:
+            continue
+        p = [float(paired_t(h["per_seed"]).p_value) for _, _, h, _ in items]
+        p_tost = [
+            float(tost(h["per_seed"], d.get("margin", MARGIN)).p_value) for _, _, h, d in items
+        ]
+        p_holm, p_tost_holm = holm(p), holm(p_tost)
+        for i, (config, metric, h, doc) in enumerate(items):
+            bounds = (h.get("ci_low"), h.get("ci_high"))
+            low, high = (math.nan if b is None else b for b in bounds)
+            interval = Interval(h["mean"], low, high, h["n"])
+            out[endpoint, config, metric] = {
+                "p_value": p[i],
+                "p_holm_run": h.get("p_holm"),
+                "p_holm_study": float(p_holm[i]),
+                "p_tost_holm_study": float(p_tost_holm[i]),
+                "verdict": verdict(
+                    interval,
+                    doc.get("baseline", "random"),
+                    p_adjusted=p_holm[i],
+                    p_equivalence=p_tost_holm[i],
+                ),
+            }
+    return out
+
+
+def _endpoint_rows(
+    docs: dict[str, dict[str, Any]], tests: dict[tuple[str, str, str], dict[str, Any]]
+) -> pd.DataFrame:
+    rows = []
+    for (endpoint, config, metric), t in tests.items():
+        key = "headline" if endpoint == "combined" else f"headline_{endpoint}"
+        rows.append(
+            {
+                "config": config,
+                "metric": METRIC_LABELS.get(metric, metric),
+                "endpoint": endpoint,
+                "Δ vs random": _interval(docs[config][key][metric]),
+                "p": _round(t["p_value"], 4),
+                "p (Holm, run)": _round(t["p_holm_run"], 4),
+                "p (Holm, study)": _round(t["p_holm_study"], 4),
+                "TOST p (Holm, study)": _round(t["p_tost_holm_study"], 4),
+                "verdict": t["verdict"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _ranking_rows(
+    config: str, doc: dict[str, Any], tests: dict[tuple[str, str, str], dict[str, Any]]
+) -> pd.DataFrame:
     rows = []
     for m, s in doc["metrics"].items():
         head = doc.get("headline", {}).get(m)
+        t = tests.get(("combined", config, m), {})
         rows.append(
             {
                 "config": config,
                 "metric": METRIC_LABELS.get(m, m),
                 "AUC": _interval(s["auc"]),
+                "AUC clean": _interval(s["auc_clean"]) if "auc_clean" in s else "",
+                "AUC adversarial": (
+                    _interval(s["auc_adversarial"]) if "auc_adversarial" in s else ""
+                ),
                 "best accuracy": _interval(s["best_accuracy"]),
                 "Δ vs random": _interval(head) if head else _no_headline(m, doc),
-                "verdict": head["verdict"] if head else "",
+                "p (Holm)": _round(t.get("p_holm_study"), 4),
+                "verdict": t.get("verdict", head["verdict"] if head else ""),
                 "seeds": s["auc"]["n"],
                 "_auc": s["auc"]["mean"],
                 "_low": s["auc"]["ci_low"],

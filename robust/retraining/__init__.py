@@ -3,7 +3,9 @@ and adversarial inputs ordered by a guidance metric, under three configurations,
 what each metric buys.
 
 * :data:`CONFIGS`, :func:`budgets`, :func:`training_order` — the configurations c1/c2/c3, the
-  nested budget sizes and the order each configuration takes its prefixes from
+  nested budget sizes and the order each configuration takes its prefixes from;
+  :data:`SEED_BUDGETS`, :func:`seed_budgets`, :func:`budget_sizes` — seed 000's own sizes per
+  dataset and configuration, and the stage's choice between them
   (:mod:`robust.retraining._budgets`);
 * :class:`Pool`, :class:`EvalSets`, :func:`initial_model`, :func:`evaluate_model`,
   :func:`retrain` — a model per budget step for one seed (:mod:`robust.retraining._protocol`);
@@ -18,6 +20,8 @@ what each metric buys.
 * :class:`Curves`, :func:`mean_ci`, :func:`auc`, :func:`summarise`, :func:`compare`,
   :func:`verdict` — the curves over seeds, 95 % t-intervals, and each metric against random
   (:mod:`robust.retraining._curves`);
+* :func:`paired_t`, :func:`tost`, :func:`holm` — the paired t-test, the equivalence test and
+  Holm's adjustment behind the verdicts (:mod:`robust.retraining._inference`);
 * :func:`plot_accuracy`, :func:`curve_rows`, :func:`summary_document`,
   :func:`summary_markdown`, :func:`flat_metrics`, :func:`write_report`, :func:`report_context`,
   :func:`write_study` — the report (:mod:`robust.retraining._report`).
@@ -28,8 +32,20 @@ Example:
     [431, 862, 1293, 1724, 2156]
 """
 
-from robust.retraining._budgets import CONFIGS, budgets, check_config, training_order
+from robust.retraining._budgets import (
+    BUDGETS,
+    CONFIGS,
+    SEED_BUDGETS,
+    SeedBudget,
+    budget_sizes,
+    budgets,
+    check_config,
+    seed_budget,
+    seed_budgets,
+    training_order,
+)
 from robust.retraining._curves import (
+    MARGIN,
     VERDICTS,
     Comparison,
     Curves,
@@ -41,6 +57,7 @@ from robust.retraining._curves import (
     summarise,
     verdict,
 )
+from robust.retraining._inference import ALPHA, Tost, TTest, holm, paired_t, tost
 from robust.retraining._inputs import (
     DEFAULT_STEPS,
     STEPS,
@@ -62,6 +79,8 @@ from robust.retraining._protocol import (
     retrain,
 )
 from robust.retraining._report import (
+    CONDITIONING,
+    ENDPOINTS,
     STYLES,
     SUMMARY_KEYS,
     curve_rows,
@@ -78,10 +97,16 @@ from robust.retraining._report import (
 from robust.retraining._seeds import Repeated, point_metrics, retrain_metrics, retrain_seeds
 
 __all__ = [
+    "ALPHA",
+    "BUDGETS",
+    "CONDITIONING",
     "CONFIGS",
     "DEFAULT_STEPS",
+    "ENDPOINTS",
+    "MARGIN",
     "MAX_AUTO_WORKERS",
     "QUANTITIES",
+    "SEED_BUDGETS",
     "STEPS",
     "STYLES",
     "SUMMARY_KEYS",
@@ -93,10 +118,14 @@ __all__ = [
     "Point",
     "Pool",
     "Repeated",
+    "SeedBudget",
+    "TTest",
+    "Tost",
     "Workers",
     "auc",
     "auto_workers",
     "budget_mask",
+    "budget_sizes",
     "budgets",
     "check_config",
     "compare",
@@ -105,9 +134,11 @@ __all__ = [
     "eval_sets",
     "evaluate_model",
     "flat_metrics",
+    "holm",
     "initial_model",
     "mean_ci",
     "order_for",
+    "paired_t",
     "plot_accuracy",
     "point_metrics",
     "pool_from",
@@ -116,11 +147,14 @@ __all__ = [
     "retrain",
     "retrain_metrics",
     "retrain_seeds",
+    "seed_budget",
+    "seed_budgets",
     "seed_orders",
     "summarise",
     "summary_document",
     "summary_markdown",
     "summary_rows",
+    "tost",
     "training_order",
     "training_pool_size",
     "verdict",

@@ -10,6 +10,14 @@ Comparisons are **paired** by seed: seed s of every metric shares its shuffling,
 (c1) initial weights, so the difference of metric and baseline is taken per seed first. For a
 budget fraction b (default 0.3), the per-seed difference is the mean, over the steps whose
 budget k satisfies 0 < k ≤ b·N, of accuracy(metric) − accuracy(baseline).
+
+Each difference gets a paired t-test p-value and a TOST equivalence p-value against a margin
+(default 0.01, one percentage point; :mod:`robust.retraining._inference`); :func:`compare`
+Holm-adjusts both over the metrics it compares (one family per compared quantity), and the
+verdict reads the adjusted values at α = 0.05: beats / worse than the baseline (difference
+test rejected), equivalent to it (TOST rejected on both sides), else inconclusive. The
+intervals themselves are per comparison (unadjusted). Every seed retrains from one original
+model, pool and metric order, so intervals and tests speak about that original only.
 """
 
 from __future__ import annotations
@@ -21,10 +29,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from robust.errors import ConfigError, DataError
+from robust.retraining._inference import ALPHA, holm, paired_t, tost
 from robust.retraining._protocol import QUANTITIES, Point
 
-VERDICTS = ("beats {b}", "worse than {b}", "no significant difference", "no CI with one seed")
-"""The verdicts of :func:`verdict`, with ``{b}`` the baseline's name."""
+VERDICTS = (
+    "beats {b}",
+    "worse than {b}",
+    "equivalent to {b}",
+    "inconclusive",
+    "no CI with one seed",
+)
+"""The verdicts of :func:`verdict`, with ``{b}`` the baseline's name. "inconclusive": neither
+a difference nor equivalence is shown (never read it as "no difference")."""
+
+MARGIN = 0.01
+"""The default equivalence margin: one percentage point of accuracy."""
 
 
 @dataclass(frozen=True)
@@ -180,16 +199,42 @@ def summarise(
     }
 
 
-def verdict(interval: Interval, baseline: str = "random") -> str:
-    """``beats <baseline>`` (CI above 0), ``worse than <baseline>`` (CI below 0), ``no
-    significant difference`` (CI contains 0) or ``no CI with one seed``."""
+def verdict(
+    interval: Interval,
+    baseline: str = "random",
+    *,
+    p_adjusted: float | None = None,
+    p_equivalence: float | None = None,
+    alpha: float = ALPHA,
+) -> str:
+    """What a paired difference says, one of :data:`VERDICTS`.
+
+    Args:
+        interval: the difference's mean and CI over seeds.
+        baseline: its name in the verdict.
+        p_adjusted: the difference test's (Holm-adjusted) p-value; None reads the interval
+            instead (beats when its CI is above 0, worse when below).
+        p_equivalence: the TOST (Holm-adjusted) p-value; None never says equivalent.
+        alpha: the level of both tests.
+
+    Returns:
+        ``beats <baseline>`` / ``worse than <baseline>`` (difference shown, by the sign of the
+        mean), ``equivalent to <baseline>`` (no difference shown, and TOST's p ≤ alpha),
+        ``inconclusive`` (neither) or ``no CI with one seed``.
+    """
     if interval.n < 2:
-        return VERDICTS[3]
-    if interval.low > 0:
+        return VERDICTS[4]
+    if p_adjusted is None:
+        up, down = interval.low > 0, interval.high < 0
+    else:
+        up = down = p_adjusted <= alpha
+    if up and interval.mean > 0:
         return VERDICTS[0].format(b=baseline)
-    if interval.high < 0:
+    if down and interval.mean < 0:
         return VERDICTS[1].format(b=baseline)
-    return VERDICTS[2]
+    if p_equivalence is not None and p_equivalence <= alpha:
+        return VERDICTS[2].format(b=baseline)
+    return VERDICTS[3]
 
 
 def budget_mask(n_inputs: np.ndarray, pool_size: int, budget: float) -> np.ndarray:
@@ -207,9 +252,15 @@ class Comparison:
         budget: the largest fraction of the pool compared.
         n_inputs: the budgets compared.
         per_seed: each seed's mean difference over those budgets.
-        interval: mean and CI of ``per_seed``.
-        verdict: :func:`verdict` of the interval.
+        interval: mean and CI of ``per_seed`` (per comparison, not adjusted).
+        verdict: :func:`verdict` from ``p_holm`` and ``p_tost_holm``.
         confidence: the interval's confidence level.
+        quantity: the compared quantity (``accuracy_combined``, ``_clean`` or
+            ``_adversarial``).
+        p_value: the paired t-test's two-sided p-value (NaN with one seed).
+        p_holm: ``p_value`` Holm-adjusted over the family it was compared in.
+        margin: the equivalence margin.
+        p_tost, p_tost_holm: TOST's p-value for |difference| < margin, raw and adjusted.
     """
 
     metric: str
@@ -220,20 +271,37 @@ class Comparison:
     interval: Interval
     verdict: str
     confidence: float = 0.95
+    quantity: str = "accuracy_combined"
+    p_value: float = math.nan
+    p_holm: float = math.nan
+    margin: float = MARGIN
+    p_tost: float = math.nan
+    p_tost_holm: float = math.nan
 
-    def line(self, quantity: str = "accuracy_combined") -> str:
+    def line(self, quantity: str | None = None) -> str:
         """One human-readable sentence (the pipeline logs it)."""
         i = self.interval
         level = f"{self.confidence * 100:g} % CI"
         ci = "" if i.n < 2 else f", {level} [{i.low:+.4f}, {i.high:+.4f}]"
+        tests = (
+            ""
+            if i.n < 2
+            else f", p {self.p_value:.3g} (Holm {self.p_holm:.3g}), equivalence within "
+            f"±{self.margin:g} p {self.p_tost:.3g} (Holm {self.p_tost_holm:.3g})"
+        )
         budgets = ", ".join(map(str, self.n_inputs))
         return (
             f"{self.metric} vs {self.baseline} at ≤ {self.budget:.0%} of the pool "
-            f"({budgets} inputs): {quantity} {i.mean:+.4f}{ci} over {i.n} "
-            f"seed{'s' if i.n != 1 else ''} → {self.verdict}"
+            f"({budgets} inputs): {quantity or self.quantity} {i.mean:+.4f}{ci} over {i.n} "
+            f"seed{'s' if i.n != 1 else ''}{tests} → {self.verdict}"
         )
 
     def as_dict(self) -> dict:
+        """JSON-ready: NaN p-values become None."""
+
+        def num(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
         return {
             "metric": self.metric,
             "baseline": self.baseline,
@@ -242,6 +310,12 @@ class Comparison:
             "per_seed": list(self.per_seed),
             **self.interval.as_dict(),
             "verdict": self.verdict,
+            "quantity": self.quantity,
+            "p_value": num(self.p_value),
+            "p_holm": num(self.p_holm),
+            "margin": self.margin,
+            "p_tost": num(self.p_tost),
+            "p_tost_holm": num(self.p_tost_holm),
         }
 
 
@@ -253,8 +327,13 @@ def compare(
     budget: float = 0.3,
     quantity: str = "accuracy_combined",
     confidence: float = 0.95,
+    margin: float = MARGIN,
+    alpha: float = ALPHA,
 ) -> dict[str, Comparison]:
     """Every metric but the baseline against the baseline, at budgets ≤ ``budget`` of the pool.
+
+    The p-values (paired t-test, TOST) are Holm-adjusted over the metrics compared here, and
+    the verdicts read the adjusted values (:func:`verdict`).
 
     Args:
         curves: metric → its :class:`Curves`; all with the same seeds and budgets.
@@ -263,12 +342,15 @@ def compare(
         budget: fraction of the pool in (0, 1].
         quantity: the compared quantity.
         confidence: of the intervals.
+        margin: the equivalence margin (> 0, in accuracy: 0.01 = one percentage point).
+        alpha: the level of the verdicts.
 
     Returns:
         metric → :class:`Comparison`, in the order of ``curves``.
 
     Raises:
-        ConfigError: no baseline curves, a budget outside (0, 1], or no step within it.
+        ConfigError: no baseline curves, a budget outside (0, 1], no step within it, or a
+            margin that is not positive.
         DataError: curves with different seeds or budgets.
     """
     if baseline not in curves:
@@ -277,6 +359,8 @@ def compare(
         )
     if not 0 < budget <= 1:
         raise ConfigError(f"budget must be in (0, 1], but got {budget=}")
+    if not (math.isfinite(margin) and margin > 0):
+        raise ConfigError(f"margin must be a positive number, but got {margin=}")
     base = curves[baseline]
     for name, c in curves.items():
         if c.seeds != base.seeds or not np.array_equal(c.n_inputs, base.n_inputs):
@@ -288,20 +372,34 @@ def compare(
             f"no budget step is within {budget=} of the pool (the smallest is {smallest} of "
             f"{pool_size} inputs); use more steps or a larger budget"
         )
+    names = [name for name in curves if name != baseline]
+    diffs = np.array(
+        [
+            (curves[n].values[quantity][:, mask] - base.values[quantity][:, mask]).mean(axis=1)
+            for n in names
+        ],
+        dtype=np.float64,
+    ).reshape(len(names), len(base.seeds))
+    p, p_tost = paired_t(diffs).p_value, tost(diffs, margin).p_value
+    p_holm, p_tost_holm = holm(p), holm(p_tost)
     out = {}
-    for name, c in curves.items():
-        if name == baseline:
-            continue
-        diff = (c.values[quantity][:, mask] - base.values[quantity][:, mask]).mean(axis=1)
-        interval = mean_ci(diff, confidence)
+    for i, name in enumerate(names):
+        interval = mean_ci(diffs[i], confidence)
+        adjusted = {"p_adjusted": p_holm[i], "p_equivalence": p_tost_holm[i], "alpha": alpha}
         out[name] = Comparison(
             name,
             baseline,
             budget,
             tuple(int(k) for k in base.n_inputs[mask]),
-            tuple(float(d) for d in diff),
+            tuple(float(d) for d in diffs[i]),
             interval,
-            verdict(interval, baseline),
+            verdict(interval, baseline, **adjusted),
             confidence,
+            quantity,
+            float(p[i]),
+            float(p_holm[i]),
+            margin,
+            float(p_tost[i]),
+            float(p_tost_holm[i]),
         )
     return out

@@ -3,7 +3,9 @@
 The figure follows the seed's ``<ds>_<cfg>_accuracy.svg`` (notes §4): accuracy on the clean +
 adversarial test set against the number of inputs, one line per metric in the seed's colours
 and line styles, the best point marked; here each line is the mean over seeds with a band for
-its 95 % CI.
+its 95 % CI. Two more figures, ``<figure>_clean`` and ``<figure>_adversarial``, plot the clean
+and the adversarial test accuracy alone (:data:`ENDPOINTS`): a metric that trades one for the
+other looks neutral on the combined curve.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 from robust import models
 from robust.errors import ConfigError
 from robust.retraining._budgets import CONFIGS
-from robust.retraining._curves import Curves, budget_mask, compare, summarise
+from robust.retraining._curves import MARGIN, Curves, budget_mask, compare, summarise
+from robust.retraining._inference import ALPHA
 from robust.retraining._protocol import QUANTITIES, EvalSets
 from robust.retraining._seeds import LogMetrics, Repeated
 from robust.training import TrainConfig
@@ -36,7 +39,31 @@ STYLES: dict[str, tuple[str, str, str]] = {
 }
 """Metric → (label, matplotlib colour, line style), as the seed's plots."""
 
-SUMMARY_KEYS = ("best_accuracy", "best_n_inputs", "auc", "fit_s")
+SUMMARY_KEYS = (
+    "best_accuracy",
+    "best_n_inputs",
+    "auc",
+    "fit_s",
+    "auc_clean",
+    "auc_adversarial",
+)
+"""The per-metric figures: best, inputs at best and AUC of combined accuracy, training time, and
+the AUC of the clean and of the adversarial accuracy."""
+
+ENDPOINTS = {
+    "combined": "accuracy_combined",
+    "clean": "accuracy_clean",
+    "adversarial": "accuracy_adversarial",
+}
+"""Endpoint → the quantity it compares; each has its own AUC, comparison with random and
+verdict. The summary's ``headline`` is the combined one, ``headline_<endpoint>`` the others."""
+
+CONDITIONING = (
+    "Every seed retrains from the same original model, pool and metric order; the seeds vary "
+    "only the retraining's shuffling, dropout and (c1) initial weights. The intervals and tests "
+    "therefore speak about this one original model and pool, not about a newly trained one."
+)
+"""What the intervals and tests condition on (the summary and the study report say it)."""
 
 
 def plot_accuracy(
@@ -134,27 +161,40 @@ def summary_document(
     baseline: str = "random",
     budget: float = 0.3,
     confidence: float = 0.95,
+    margin: float = MARGIN,
 ) -> dict[str, Any]:
     """Everything the summary says, JSON-ready.
 
     Returns:
         ``pool_size``, ``confidence``; ``metrics``: metric → :func:`summarise`'s intervals
-        (as dicts) plus ``mean_curve_best`` (the best point of the mean curve: ``n_inputs``,
-        ``accuracy``); ``headline``: metric → :func:`compare`'s comparison (as a dict with its
-        ``line``), empty when it cannot be made; ``headline_note``: why not, or None;
-        ``budget``, ``baseline``.
+        (as dicts) plus ``auc_clean`` and ``auc_adversarial`` (the AUC of those accuracies)
+        and ``mean_curve_best`` (the best point of the mean combined curve: ``n_inputs``,
+        ``accuracy``); ``headline``: metric → :func:`compare`'s comparison of combined
+        accuracy (as a dict with its ``line``), empty when it cannot be made, and
+        ``headline_clean``, ``headline_adversarial`` the same for those accuracies (each
+        endpoint Holm-adjusted over this run's metrics); ``headline_note``: why not, or None;
+        ``budget``, ``baseline``, ``margin`` (of the equivalence tests), ``alpha`` (of the
+        verdicts), ``conditioning`` (:data:`CONDITIONING`).
     """
     doc: dict[str, Any] = {
         "pool_size": pool_size,
         "confidence": confidence,
         "baseline": baseline,
         "budget": budget,
+        "margin": margin,
+        "alpha": ALPHA,
+        "conditioning": CONDITIONING,
         "metrics": {},
         "headline": {},
+        "headline_clean": {},
+        "headline_adversarial": {},
         "headline_note": None,
     }
     for name, c in curves.items():
         stats = summarise(c, pool_size, confidence=confidence)
+        for endpoint in ("clean", "adversarial"):
+            by = summarise(c, pool_size, quantity=ENDPOINTS[endpoint], confidence=confidence)
+            stats[f"auc_{endpoint}"] = by["auc"]
         mean = c.mean()
         doc["metrics"][name] = {k: v.as_dict() for k, v in stats.items()} | {
             "mean_curve_best": {
@@ -173,11 +213,20 @@ def summary_document(
             "inputs; use more steps"
         )
     else:
-        comparisons = compare(
-            curves, pool_size, baseline=baseline, budget=budget, confidence=confidence
-        )
-        doc["headline"] = {m: c.as_dict() | {"line": c.line()} for m, c in comparisons.items()}
+        for endpoint, quantity in ENDPOINTS.items():
+            comparisons = compare(
+                curves, pool_size, baseline=baseline, budget=budget, quantity=quantity,
+                confidence=confidence, margin=margin,
+            )  # fmt: skip
+            doc[_headline_key(endpoint)] = {
+                m: c.as_dict() | {"line": c.line()} for m, c in comparisons.items()
+            }
     return doc
+
+
+def _headline_key(endpoint: str) -> str:
+    """The summary's key of an endpoint's comparisons: ``headline`` for combined."""
+    return "headline" if endpoint == "combined" else f"headline_{endpoint}"
 
 
 def summary_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -186,20 +235,23 @@ def summary_rows(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for name, m in doc["metrics"].items():
         row: dict[str, Any] = {"metric": name}
-        for key in SUMMARY_KEYS:
+        for key in (k for k in SUMMARY_KEYS if k in m):
             row |= {f"{key}_mean": m[key]["mean"], f"{key}_ci_low": m[key]["ci_low"]}
             row[f"{key}_ci_high"] = m[key]["ci_high"]
         row |= {k: v for k, v in m.items() if not isinstance(v, dict)}
-        h = doc["headline"].get(name)
-        row |= {
-            f"vs_{doc['baseline']}_mean": h["mean"] if h else None,
-            f"vs_{doc['baseline']}_ci_low": h["ci_low"] if h else None,
-            f"vs_{doc['baseline']}_ci_high": h["ci_high"] if h else None,
-            "verdict": h["verdict"] if h else None,
-        }
+        for endpoint in ENDPOINTS:
+            h = doc.get(_headline_key(endpoint), {}).get(name)
+            tail = "" if endpoint == "combined" else f"_{endpoint}"
+            prefix = f"vs_{doc['baseline']}{tail}"
+            row |= {f"{prefix}_{k}": h.get(k) if h else None for k in _HEADLINE_FIELDS}
+            row[f"verdict{tail}"] = h["verdict"] if h else None
         rows.append(row)
     keys = list(dict.fromkeys(k for r in rows for k in r))
     return [{k: r.get(k) for k in keys} for r in rows]
+
+
+_HEADLINE_FIELDS = ("mean", "ci_low", "ci_high", "p_value", "p_holm", "p_tost", "p_tost_holm")
+"""The numbers of a comparison in the summary table and (as ``_<field>``) the flat metrics."""
 
 
 def _fmt(d: Mapping[str, Any], digits: int = 4) -> str:
@@ -229,8 +281,9 @@ def summary_markdown(
         f"## Per metric ({ci})",
         "",
         "| metric | best accuracy (test+adv) | inputs at best | AUC (accuracy × pool "
-        "fraction) | mean-curve best | training time (s) | phase time (s) | energy (kWh) |",
-        "|---|---|---|---|---|---|---|---|",
+        "fraction) | AUC clean | AUC adversarial | mean-curve best | training time (s) | "
+        "phase time (s) | energy (kWh) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in doc["metrics"].items():
         best = m["mean_curve_best"]
@@ -239,6 +292,8 @@ def summary_markdown(
         lines.append(
             f"| {STYLES.get(name, (name,))[0]} | {_fmt(m['best_accuracy'])} | "
             f"{_fmt(m['best_n_inputs'], 5)} | {_fmt(m['auc'])} | "
+            f"{_fmt(m['auc_clean']) if 'auc_clean' in m else ''} | "
+            f"{_fmt(m['auc_adversarial']) if 'auc_adversarial' in m else ''} | "
             f"{best['accuracy']:.4f} @ {best['n_inputs']} | {_fmt(m['fit_s'], 3)} | "
             f"{phase} | {energy} |"
         )
@@ -246,36 +301,59 @@ def summary_markdown(
     if doc["headline_note"]:
         lines.append(doc["headline_note"])
     else:
-        lines += [f"- {h['line']}" for h in doc["headline"].values()]
+        for endpoint, quantity in ENDPOINTS.items():
+            heads = doc.get(_headline_key(endpoint), {})
+            if heads:
+                lines += ["", f"### {endpoint.capitalize()} test accuracy ({quantity})", ""]
+                lines += [f"- {h['line']}" for h in heads.values()]
+        margin = doc.get("margin", MARGIN)
+        alpha = doc.get("alpha", ALPHA)
         lines += [
             "",
             "Per seed: the mean over those budgets of accuracy(metric) − accuracy("
-            f"{doc['baseline']}) on the clean + adversarial test set; seeds are paired (same "
-            "shuffling, dropout and c1 initial weights). Verdict from the t-interval: above 0 "
-            "beats, below 0 worse, else no significant difference.",
+            f"{doc['baseline']}) on the clean test split, the adversarial test set and both "
+            "combined; seeds are paired (same shuffling, dropout and c1 initial weights). "
+            "p: paired t-test of a zero difference; Holm: adjusted over this run's metrics, "
+            "separately per endpoint; equivalence: TOST (two one-sided paired t-tests) of a "
+            f"difference within ±{margin:g}, Holm-adjusted the same way. Verdicts at "
+            f"α = {alpha:g} on adjusted values: beats / worse when the difference test "
+            "rejects, equivalent when TOST rejects both sides, else inconclusive (no "
+            "difference shown, equivalence not shown either). The CIs are per comparison, "
+            "not adjusted.",
+            "",
+            doc.get("conditioning", CONDITIONING),
         ]
     return "\n".join(lines) + "\n"
 
 
 def flat_metrics(doc: Mapping[str, Any]) -> dict[str, float]:
-    """The summary as MLflow metrics: ``<metric>/<figure>_mean|_ci_low|_ci_high`` for each of
-    :data:`SUMMARY_KEYS` and ``headline/<metric>_vs_<baseline>_mean|_ci_low|_ci_high|_verdict``
-    (+1 beats, −1 worse, 0 no significant difference); undefined bounds are left out."""
+    """The summary as MLflow metrics.
+
+    ``<metric>/<figure>_mean|_ci_low|_ci_high`` for each of :data:`SUMMARY_KEYS`;
+    ``headline/<metric>_vs_<baseline>_<field>`` for the combined endpoint and
+    ``headline/<metric>_vs_<baseline>_<endpoint>_<field>`` for ``clean`` and ``adversarial``,
+    with fields ``mean``, ``ci_low``, ``ci_high``, ``p_value``, ``p_holm``, ``p_tost``,
+    ``p_tost_holm``, ``verdict`` (+1 beats, −1 worse, 0 neither) and ``equivalent`` (1 when
+    the verdict is equivalence, else 0). Undefined numbers (one seed) are left out.
+    """
     out: dict[str, float] = {}
     for name, m in doc["metrics"].items():
         for key in SUMMARY_KEYS:
             for bound in ("mean", "ci_low", "ci_high"):
-                if m[key][bound] is not None:
+                if key in m and m[key][bound] is not None:
                     out[f"{name}/{key}_{bound}"] = m[key][bound]
-    codes = {"beats": 1.0, "worse": -1.0, "no significant difference": 0.0}
-    for name, h in doc["headline"].items():
-        prefix = f"headline/{name}_vs_{doc['baseline']}"
-        for bound in ("mean", "ci_low", "ci_high"):
-            if h[bound] is not None:
-                out[f"{prefix}_{bound}"] = h[bound]
-        code = next((c for k, c in codes.items() if h["verdict"].startswith(k)), None)
-        if code is not None:
-            out[f"{prefix}_verdict"] = code
+    codes = {"beats": 1.0, "worse": -1.0, "equivalent": 0.0, "inconclusive": 0.0}
+    for endpoint in ENDPOINTS:
+        tail = "" if endpoint == "combined" else f"_{endpoint}"
+        for name, h in doc.get(_headline_key(endpoint), {}).items():
+            prefix = f"headline/{name}_vs_{doc['baseline']}{tail}"
+            for field in _HEADLINE_FIELDS:
+                if h.get(field) is not None:
+                    out[f"{prefix}_{field}"] = h[field]
+            code = next((c for k, c in codes.items() if h["verdict"].startswith(k)), None)
+            if code is not None:
+                out[f"{prefix}_verdict"] = code
+                out[f"{prefix}_equivalent"] = float(h["verdict"].startswith("equivalent"))
     return out
 
 
@@ -290,9 +368,14 @@ def write_report(
 ) -> Path:
     """Write the whole report into ``directory``: ``figures/<figure>.png`` and ``.svg``,
     ``tables/curves.csv`` (:func:`curve_rows`), ``tables/summary.csv`` (:func:`summary_rows`),
-    ``summary.json`` (``doc`` plus ``context``) and ``summary.md``; return the directory."""
+    ``summary.json`` (``doc`` plus ``context``) and ``summary.md``; return the directory. The
+    clean and adversarial accuracy figures are ``figures/<figure>_clean`` and
+    ``figures/<figure>_adversarial``."""
     directory = Path(directory)
     plot_accuracy(curves, directory / "figures" / figure, title=title)
+    for endpoint in ("clean", "adversarial"):
+        path = directory / "figures" / f"{figure}_{endpoint}"
+        plot_accuracy(curves, path, title=f"{title} ({endpoint})", quantity=ENDPOINTS[endpoint])
     write_csv(curve_rows(curves, doc["pool_size"]), directory / "tables" / "curves.csv")
     write_csv(summary_rows(doc), directory / "tables" / "summary.csv")
     document = {**doc, "context": dict(context or {})}
@@ -351,12 +434,14 @@ def write_study(
     classes: Sequence[str],
     context: Mapping[str, Any] | None = None,
     log_metrics: LogMetrics | None = None,
+    margin: float = MARGIN,
 ) -> dict[str, Any]:
     """Summarise a retrain study and write everything it logs as artifacts into ``directory``.
 
-    Logs (through ``log_metrics``) ``<metric>/accuracy_combined_mean`` at each number of
-    inputs, then :func:`flat_metrics`; warns when there is no headline and logs each verdict
-    line. Writes :func:`write_report`'s files and ``best/<metric>/`` (each best model,
+    Logs (through ``log_metrics``) ``<metric>/accuracy_combined_mean``,
+    ``…/accuracy_clean_mean`` and ``…/accuracy_adversarial_mean`` at each number of inputs,
+    then :func:`flat_metrics`; warns when there is no headline and logs each verdict line.
+    Writes :func:`write_report`'s files and ``best/<metric>/`` (each best model,
     safetensors + spec) with ``best/best.json`` (each best point), so that logging the
     directory as the run's artifact root gives the stage's artifact paths.
 
@@ -371,6 +456,7 @@ def write_study(
         title, figure, context: as :func:`write_report`.
         dataset, classes: recorded with each best model.
         log_metrics: called like ``StageRun.log_metrics(metrics, step)``; None logs nothing.
+        margin: of the equivalence tests (:func:`summary_document`).
 
     Returns:
         The summary document (:func:`summary_document` plus ``original`` and
@@ -380,9 +466,10 @@ def write_study(
     curves = {m: Curves.from_points(r.points) for m, r in results.items()}
     if log_metrics is not None:
         for m, c in curves.items():
-            for k, v in zip(c.n_inputs.tolist(), c.mean(), strict=True):
-                log_metrics({f"{m}/accuracy_combined_mean": v}, k)
-    doc = summary_document(curves, pool_size, budget=budget)
+            means = {q: c.mean(q).tolist() for q in ENDPOINTS.values()}
+            for j, k in enumerate(c.n_inputs.tolist()):
+                log_metrics({f"{m}/{q}_mean": v[j] for q, v in means.items()}, k)
+    doc = summary_document(curves, pool_size, budget=budget, margin=margin)
     for m, summary in doc["metrics"].items():
         summary |= {k: costs[m][k] for k in ("time_s", "energy_kwh")}
     doc["original"] = dict(original)
@@ -391,8 +478,9 @@ def write_study(
         log_metrics(flat_metrics(doc), None)
     if doc["headline_note"]:
         log.warning(doc["headline_note"])
-    for h in doc["headline"].values():
-        log.info(h["line"])
+    for endpoint in ENDPOINTS:
+        for h in doc[_headline_key(endpoint)].values():
+            log.info(h["line"])
     write_report(directory, curves, doc, title=title, figure=figure, context=context)
     for m, r in results.items():
         models.save(r.best_model, directory / "best" / m, dataset=dataset, classes=classes)

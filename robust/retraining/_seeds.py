@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from robust.data import Split
 from robust.errors import ConfigError
-from robust.retraining._budgets import _check_int
+from robust.retraining._budgets import _check_int, n_steps
 from robust.retraining._parallel import Workers
 from robust.retraining._protocol import EvalSets, Point, Pool, retrain
 from robust.training import TrainConfig
@@ -172,7 +172,7 @@ def retrain_metrics(
     phase = phase or (lambda name: contextlib.nullcontext())
     n_seeds = max((len(o) for o in orders.values()), default=0)
     bar = tqdm(
-        total=len(orders) * n_seeds * steps,
+        total=len(orders) * n_seeds * n_steps(steps),
         unit="model",
         file=sys.stderr,
         disable=not progress or not sys.stderr.isatty(),

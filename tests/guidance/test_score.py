@@ -40,7 +40,10 @@ def _direct(metric: str, ref: Traces, pool: Traces, self_index: torch.Tensor) ->
     if metric == "nc":
         return guidance.neuron_coverage(pool.acts, OPTIONS["threshold"])
     if metric == "lsa":
-        return guidance.lsa(ref.flat, ref.pred, pool.flat, pool.pred, OPTIONS["var_threshold"])
+        return guidance.lsa(
+            ref.flat, ref.pred, pool.flat, pool.pred, OPTIONS["var_threshold"],
+            self_index=self_index,
+        )  # fmt: skip
     if metric == "dsa":
         return guidance.dsa(ref.flat, ref.pred, pool.flat, pool.pred, self_index=self_index)
     if metric == "deepgini":
@@ -78,6 +81,20 @@ def test_dsa_in_the_pool_skips_each_clean_input_itself(parts):
     with_self = score("dsa", ref, pool.traces, device="cpu")  # each clean input at distance 0
     assert (with_self[:N_REF] == 0).all()
     assert (rank("dsa", ref, pool, device="cpu").scores[:N_REF] > 0).all()
+
+
+def test_lsa_in_the_pool_leaves_each_clean_input_out_unless_told_not_to(parts):
+    ref, adv = parts
+    pool = assemble_pool(ref, adv, torch.zeros(N_REF), torch.zeros(N_ADV))
+    seed_lsa = guidance.lsa(ref.flat, ref.pred, pool.traces.flat, pool.traces.pred)
+    kept = rank("lsa", ref, pool, self_exclusion=False, device="cpu").scores
+    left_out = rank("lsa", ref, pool, device="cpu").scores  # the default
+    np.testing.assert_array_equal(kept, seed_lsa)
+    np.testing.assert_array_equal(left_out[N_REF:], seed_lsa[N_REF:])  # adversarial: no own
+    assert (left_out[:N_REF] != seed_lsa[:N_REF]).all()
+    # DSA ignores self_exclusion: a clean input is never its own neighbour
+    dsa_scores = (rank("dsa", ref, pool, self_exclusion=b, device="cpu").scores for b in (0, 1))
+    np.testing.assert_array_equal(*dsa_scores)
 
 
 def test_probability_metrics_need_no_activations(parts):

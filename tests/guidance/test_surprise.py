@@ -156,6 +156,86 @@ def test_lsa_errors(synth):
         lsa(ref, ref_pred, x, pred, chunk_size=0)
 
 
+def _scott_cov(r):
+    """scipy's KDE covariance of traces r: np.cov (ddof 1) × Scott's factor²."""
+    n, d = r.shape
+    return np.atleast_2d(np.cov(r.T)) * n ** (-2 / (d + 4))
+
+
+def test_lsa_leave_one_out_equals_scipy_kde_built_without_the_point():
+    """The oracle is scipy's KDE of the other n − 1 traces. Its own bandwidth would be that
+    of n − 1 traces; ``bw_method`` sets it to the full set's (ours, documented), which in
+    one dimension is a scalar: cov_full · factor_full² = cov_without · bw²."""
+    rng = np.random.default_rng(5)
+    ref = rng.normal(size=(40, 1))
+    ref_pred = np.zeros(40, dtype=int)
+    got = lsa(ref, ref_pred, ref, ref_pred, var_threshold=0, self_index=np.arange(40))
+    want = np.empty(40)
+    for i in range(40):
+        rest = np.delete(ref, i, axis=0)
+        bw = np.sqrt(_scott_cov(ref)[0, 0] / np.cov(rest.T))
+        want[i] = -gaussian_kde(rest.T, bw_method=bw).logpdf(ref[i])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    # scipy's own bandwidth of the n − 1 traces differs, by little on this sample
+    own_bw = [-gaussian_kde(np.delete(ref, i, 0).T).logpdf(ref[i])[0] for i in range(40)]
+    np.testing.assert_allclose(got, own_bw, rtol=0.05)
+
+
+def test_lsa_leave_one_out_equals_the_kernel_sum_without_the_self_term():
+    """In several dimensions and classes: each clean input's density is the sum of the other
+    kernels of its class (scipy's multivariate normal, the full class's covariance) over
+    n − 1; inputs without an own trace, or whose own trace lies in another class, keep the
+    plain KDE."""
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(7)
+    ref_pred, pred = rng.integers(0, 3, 150), rng.integers(0, 3, 20)
+    centres = rng.normal(0, 3, (3, 6))
+    ref = centres[ref_pred] + rng.normal(size=(150, 6))
+    x = centres[pred] + rng.normal(size=(20, 6))
+    queries, q_pred = np.r_[ref, x], np.r_[ref_pred, pred]
+    self_index = np.r_[np.arange(150), np.full(20, -1)]
+    self_index[-1] = np.flatnonzero(ref_pred != pred[-1])[0]  # "own" trace of another class
+    got = lsa(ref, ref_pred, queries, q_pred, var_threshold=0, self_index=self_index)
+    plain = lsa(ref, ref_pred, queries, q_pred, var_threshold=0)
+    np.testing.assert_array_equal(got[150:], plain[150:])
+    for i in range(150):
+        members = np.flatnonzero(ref_pred == ref_pred[i])
+        rest = members[members != i]
+        kernel = multivariate_normal(mean=np.zeros(6), cov=_scott_cov(ref[members]))
+        want = -np.log(kernel.pdf(ref[i] - ref[rest]).sum() / len(rest))
+        np.testing.assert_allclose(got[i], want, rtol=1e-9)
+    assert (got[:150] > plain[:150]).all()  # each self kernel outweighs its average kernel
+
+
+def test_lsa_self_exclusion_does_not_depend_on_chunks_device_or_order(synth):
+    ref, ref_pred, _, _ = synth
+    own = np.arange(len(ref))
+    whole = lsa(ref, ref_pred, ref, ref_pred, self_index=own)
+    for chunk in (1, 7, 1000):
+        again = lsa(
+            ref, ref_pred, ref, ref_pred, self_index=torch.from_numpy(own), chunk_size=chunk
+        )
+        np.testing.assert_allclose(again, whole, rtol=1e-12)
+    perm = np.random.default_rng(1).permutation(len(ref))
+    shuffled = lsa(ref, ref_pred, ref[perm], ref_pred[perm], self_index=own[perm])
+    np.testing.assert_allclose(shuffled, whole[perm], rtol=1e-12)
+    none = lsa(ref, ref_pred, ref, ref_pred, self_index=np.full(len(ref), -1))
+    np.testing.assert_array_equal(none, lsa(ref, ref_pred, ref, ref_pred))
+
+
+def test_lsa_self_index_limits(synth):
+    ref, ref_pred, x, pred = synth
+    last = np.full(len(x), -1)
+    last[0] = len(ref) - 1  # the last reference trace: accepted
+    assert np.isfinite(lsa(ref, ref_pred, x, pred, self_index=last)).all()
+    last[0] = len(ref)
+    with pytest.raises(DataError, match=r"^self_index must index the 1500 reference traces"):
+        lsa(ref, ref_pred, x, pred, self_index=last)
+    with pytest.raises(DataError, match="self_index"):
+        lsa(ref, ref_pred, x, pred, self_index=last[:-1])
+
+
 # ---------------------------------------------------------------------------------------- DSA
 
 

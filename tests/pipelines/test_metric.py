@@ -114,6 +114,19 @@ def test_dsa_does_not_count_a_clean_input_as_its_own_neighbour(full):
     assert torch.isfinite(dsa).all()
 
 
+def test_lsa_leaves_a_clean_input_out_of_its_own_density_unless_told_not_to(runs, full):
+    _, attack_run = runs
+    argv = ["--attack_run", attack_run, "--metrics", "lsa", "--self_exclusion", "false"]
+    assert _cli.run(metric.main, metric.Params, [*argv, "--quiet", "true"]) == 0
+    run = _newest_metric_run()
+    assert run.data.params["self_exclusion"] == "false"
+    kept = _artifacts(run.info.run_id)["scores"]["lsa"]  # the seed's LSA
+    left_out = _artifacts(full)["scores"]["lsa"]  # the default
+    torch.testing.assert_close(kept[N_TRAIN:], left_out[N_TRAIN:])  # adversarial: no own trace
+    # with its own kernel in its density a training input looks unsurprising
+    assert (kept[:N_TRAIN] < left_out[:N_TRAIN]).float().mean() > 0.9
+
+
 def test_pool_json_describes_the_artifacts(runs, full):
     model_run, attack_run = runs
     info = json.loads(tracking.Lineage().artifact(full, "guidance/pool.json").read_text())
@@ -218,6 +231,11 @@ def test_attack_run_must_match_and_be_an_attack_run(runs):
         ),
         pytest.param(["--threshold", "-0.1"], "threshold must be in [0, 1)", id="th-low"),
         pytest.param(["--var_threshold", "-1"], "var_threshold must be at least 0", id="var"),
+        pytest.param(
+            ["--self_exclusion", "maybe"],
+            "self_exclusion must be true or false",
+            id="self-exclusion",
+        ),
         pytest.param(["--seed", "-1"], "seed must be at least 0", id="seed"),
         pytest.param(["--batch_size", "0"], "batch_size must be at least 1", id="batch"),
         pytest.param(["--device", "tpu"], "device must be one of auto, cpu, cuda", id="device"),

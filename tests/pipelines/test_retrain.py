@@ -67,7 +67,7 @@ def test_c2_logs_one_point_per_step_and_seed_from_the_original(runs, c2):
     client = MlflowClient()
     r = client.get_run(c2)
     budgets = retraining.budgets(2 * N_TRAIN, 4).tolist()
-    assert r.data.params["budgets"] == ",".join(map(str, budgets))
+    assert r.data.params["budget_sizes"] == ",".join(map(str, budgets))
     assert r.data.params["metrics"] == "deepgini,entropy,random"  # guidance.METRICS order
     assert r.data.params["metric_run"] == runs[2] and r.data.params["epochs"] == "1"
     assert r.data.params["workers"] == str(retraining.auto_workers())  # auto, resolved
@@ -83,10 +83,11 @@ def test_c2_logs_one_point_per_step_and_seed_from_the_original(runs, c2):
             assert next(h.value for h in acc if h.step == 0) == original
             fit = client.get_metric_history(c2, f"{m}/seed{s}/fit_s")
             assert sorted(h.step for h in fit) == budgets  # no training at row 0
-        mean = client.get_metric_history(c2, f"{m}/accuracy_combined_mean")
-        assert sorted(h.step for h in mean) == [0, *budgets]
+        for q in ("combined", "clean", "adversarial"):
+            mean = client.get_metric_history(c2, f"{m}/accuracy_{q}_mean")
+            assert sorted(h.step for h in mean) == [0, *budgets], q
         assert f"time/{m}_s" in r.data.metrics and f"energy/{m}_kwh" in r.data.metrics
-        for key in ("best_accuracy", "best_n_inputs", "auc", "fit_s"):
+        for key in retraining.SUMMARY_KEYS:  # with auc_clean, auc_adversarial
             for b in ("mean", "ci_low", "ci_high"):
                 assert f"{m}/{key}_{b}" in r.data.metrics, (m, key, b)
 
@@ -101,13 +102,24 @@ def test_the_last_step_trains_every_metric_on_the_same_pool(c2):
 def test_the_summary_says_whether_each_metric_beats_random(c2, caplog):
     doc = json.loads(_artifact(c2, "summary.json").read_text())
     assert set(doc["headline"]) == {"deepgini", "entropy"} and doc["headline_note"] is None
-    allowed = {"beats random", "worse than random", "no significant difference"}
+    allowed = {"beats random", "worse than random", "equivalent to random", "inconclusive"}
     m = MlflowClient().get_run(c2).data.metrics
     for name, h in doc["headline"].items():
         assert h["verdict"] in allowed and h["n"] == 2 and h["n_inputs"] == [539]
         assert h["ci_low"] <= h["mean"] <= h["ci_high"]
         assert m[f"headline/{name}_vs_random_mean"] == pytest.approx(h["mean"])
         assert f"headline/{name}_vs_random_verdict" in m
+    p = {n: h["p_value"] for n, h in doc["headline"].items()}  # one family: this run's metrics
+    holm = dict(zip(p, retraining.holm(list(p.values())), strict=True))
+    for endpoint, tail in (("combined", ""), ("clean", "_clean"), ("adversarial", "_adversarial")):
+        heads = doc["headline" if endpoint == "combined" else f"headline_{endpoint}"]
+        assert set(heads) == {"deepgini", "entropy"}
+        for name, h in heads.items():
+            assert h["verdict"] in allowed and h["quantity"] == f"accuracy_{endpoint}"
+            assert h["margin"] == 0.01 and 0 <= h["p_value"] <= h["p_holm"] <= 1
+            for field in ("p_value", "p_holm", "p_tost", "p_tost_holm", "verdict"):
+                assert f"headline/{name}_vs_random{tail}_{field}" in m, (endpoint, field)
+    assert {n: h["p_holm"] for n, h in doc["headline"].items()} == pytest.approx(holm)
     for name, s in doc["metrics"].items():
         assert s["time_s"] > 0 and s["energy_kwh"] >= 0, name
         assert s["best_accuracy"]["n"] == 2
@@ -115,11 +127,16 @@ def test_the_summary_says_whether_each_metric_beats_random(c2, caplog):
     assert md.startswith("# Guided retraining: digits, c2\n")
     for h in doc["headline"].values():
         assert h["line"] in md and "at ≤ 30% of the pool (539 inputs)" in h["line"]
+    assert "speak about this one original model" in md and "equivalence" in md
 
 
 def test_figures_tables_and_best_models(runs, c2):
     arts = {a.path for a in MlflowClient().list_artifacts(c2, "figures")}
-    assert arts == {"figures/digits_c2_accuracy.png", "figures/digits_c2_accuracy.svg"}
+    assert arts == {
+        f"figures/digits_c2_accuracy{e}.{x}"
+        for e in ("", "_clean", "_adversarial")
+        for x in ("png", "svg")
+    }
     rows = _table(c2, "curves")
     assert len(rows) == 3 * 2 * 5 and list(rows[0])[:4] == ["metric", "seed", "step", "n_inputs"]
     assert [r["metric"] for r in _table(c2, "summary")] == ["deepgini", "entropy", "random"]
@@ -143,12 +160,28 @@ def test_c3_retrains_on_adversarial_inputs_only(runs):
     )
     run_id = retrain.main(p)
     r = MlflowClient().get_run(run_id)
-    assert r.data.params["pool_size"] == str(N_TRAIN) and r.data.params["budgets"] == "539,1078"
+    assert r.data.params["pool_size"] == str(N_TRAIN)
+    assert r.data.params["budget_sizes"] == "539,1078"
     rows = _table(run_id, "curves")
     assert all(r["n_adversarial"] == r["n_inputs"] for r in rows)
     assert {r["step"] for r in rows} == {"0", "1", "2"}
     doc = json.loads(_artifact(run_id, "summary.json").read_text())
     assert doc["headline"] == {} and "no budget step is within 30%" in doc["headline_note"]
+
+
+def test_budgets_seed_trains_the_seeds_sets(runs, monkeypatch, caplog):
+    """digits has no seed protocol: give it one, with another pool size than this one's."""
+    seed = {c: retraining.SeedBudget(400, 3, 1000) for c in retraining.CONFIGS}
+    monkeypatch.setitem(retraining.SEED_BUDGETS, "digits", seed)
+    p = retrain.Params(
+        metric_run=runs[2], config="c3", metrics=("random",), budgets="seed", seeds=1, **FAST
+    )
+    run_id = retrain.main(p)
+    params = MlflowClient().get_run(run_id).data.params
+    assert params["budget_sizes"] == "400,800,1078" and params["steps"] == "3"
+    history = MlflowClient().get_metric_history(run_id, "random/seed0/accuracy_combined")
+    assert sorted(h.step for h in history) == [0, 400, 800, 1078]
+    assert "budgets=seed on a pool of 1078 inputs, not the seed's" in caplog.text
 
 
 def test_c1_has_no_row_0_and_warm_start_chains(runs):
@@ -275,6 +308,22 @@ def test_metric_run_must_be_a_metric_run_on_the_dataset(runs):
         ),
         pytest.param(["--metrics", ""], "metrics must be one of all, nc", id="no-metric"),
         pytest.param(["--steps", "0"], "steps must be at least 1, but got steps=0", id="steps"),
+        pytest.param(
+            ["--budgets", "exact"],
+            "budgets must be one of auto, seed, but got budgets='exact'",
+            id="budgets",
+        ),
+        pytest.param(
+            ["--budgets", "seed"],
+            "budgets=seed exists for gtsrb, intel, cifar10, mnist, fashion only (seed 000's "
+            "datasets), but got dataset='digits'",
+            id="budgets-seed-digits",
+        ),
+        pytest.param(
+            ["--dataset", "mnist", "--budgets", "seed", "--steps", "20"],
+            "steps must be auto with budgets=seed (the seed fixes its sets), but got steps=20",
+            id="budgets-seed-steps",
+        ),
         pytest.param(["--seeds", "0"], "seeds must be at least 1, but got seeds=0", id="seeds"),
         pytest.param(["--epochs", "0"], "epochs must be at least 1", id="epochs"),
         pytest.param(["--batch_size", "0"], "batch_size must be at least 1", id="batch"),
@@ -290,6 +339,10 @@ def test_metric_run_must_be_a_metric_run_on_the_dataset(runs):
         pytest.param(
             ["--headline_budget", "1.5"], "headline_budget must be in (0, 1]", id="budget-high"
         ),
+        pytest.param(
+            ["--margin", "0"], "margin must be in (0, 1), but got margin=0.0", id="margin-low"
+        ),
+        pytest.param(["--margin", "1"], "margin must be in (0, 1)", id="margin-high"),
         pytest.param(["--seed", "-1"], "seed must be at least 0", id="seed"),
         pytest.param(["--warm_start", "maybe"], "warm_start must be true or false", id="warm"),
         pytest.param(["--device", "tpu"], "device must be one of auto, cpu, cuda", id="device"),
@@ -312,7 +365,20 @@ def test_bad_parameters(argv, message):
 def test_limits_accept_their_boundary():
     p = _cli.parse(retrain.Params, ["--steps", "1", "--seeds", "1", "--headline_budget", "1"])
     assert (p.steps, p.seeds, p.headline_budget) == (1, 1, 1.0)
+    assert retrain.Params().margin == 0.01
+    assert _cli.parse(retrain.Params, ["--margin", "0.005"]).margin == 0.005
     assert p.training() == defaults_for("digits")  # every auto is the dataset's default
+
+
+def test_main_passes_budgets_to_every_retrain_stage():
+    from pipelines import _study, main
+
+    stages = _study.plan(main.Params(dataset="mnist", budgets="seed"))
+    retrains = [s for s in stages if s.name.startswith("retrain.")]
+    assert [s.kw["budgets"] for s in retrains] == ["seed"] * 3
+    assert all(s.kw["budgets"] == "auto" for s in _study.plan(main.Params()) if "budgets" in s.kw)
+    with pytest.raises(ConfigError, match=r"^budgets=seed exists for gtsrb, .*dataset='digits'$"):
+        _study.plan(main.Params(budgets="seed"))
 
 
 def test_help_lists_every_parameter():

@@ -8,6 +8,7 @@ import re
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from robust.errors import ConfigError, DataError
 from robust.retraining import (
@@ -18,6 +19,7 @@ from robust.retraining import (
     auc,
     budget_mask,
     compare,
+    holm,
     mean_ci,
     summarise,
     verdict,
@@ -123,10 +125,16 @@ def test_compare_pairs_seeds_over_the_small_budgets():
     assert cmp.per_seed == pytest.approx((0.075, 0.025))
     assert cmp.interval.mean == pytest.approx(0.05)
     assert cmp.interval.high == pytest.approx(0.05 + T1 * 0.025)  # s = .0354, /√2
-    assert cmp.verdict == "no significant difference"
+    # t = .05 / .025 = 2 on 1 df; TOST: t₋ = .06 / .025 = 2.4, t₊ = .04 / .025 = 1.6
+    assert cmp.p_value == pytest.approx(2 * stats.t.sf(2.0, 1))  # .2952
+    assert cmp.p_value == pytest.approx(stats.ttest_rel([0.7, 0.65], [0.625, 0.625]).pvalue)
+    assert cmp.p_holm == cmp.p_value  # a family of one
+    assert cmp.p_tost == pytest.approx(max(stats.t.sf(2.4, 1), stats.t.cdf(1.6, 1)))  # .8222
+    assert cmp.verdict == "inconclusive" and cmp.quantity == "accuracy_combined"
     assert cmp.line() == (
         "deepgini vs random at ≤ 50% of the pool (10, 20 inputs): accuracy_combined +0.0500, "
-        "95 % CI [-0.2677, +0.3677] over 2 seeds → no significant difference"
+        "95 % CI [-0.2677, +0.3677] over 2 seeds, p 0.295 (Holm 0.295), equivalence within "
+        "±0.01 p 0.822 (Holm 0.822) → inconclusive"
     )
 
 
@@ -145,16 +153,59 @@ def test_a_consistent_difference_is_significant(sign, expected):
 
 
 def test_verdicts():
-    assert verdict(Interval(0.1, 0.01, 0.2, 3)) == "beats random"
+    assert verdict(Interval(0.1, 0.01, 0.2, 3)) == "beats random"  # from the CI
     assert verdict(Interval(-0.1, -0.2, -0.01, 3), "lsa") == "worse than lsa"
-    assert verdict(Interval(0.1, 0.0, 0.2, 3)) == "no significant difference"
+    assert verdict(Interval(0.1, 0.0, 0.2, 3)) == "inconclusive"
     assert verdict(Interval(0.1, math.nan, math.nan, 1)) == "no CI with one seed"
+    # from (adjusted) p-values: the CI is not read
+    assert verdict(Interval(0.1, 0.01, 0.2, 3), p_adjusted=0.06) == "inconclusive"
+    assert verdict(Interval(0.1, -0.01, 0.2, 3), p_adjusted=0.05) == "beats random"
+    assert verdict(Interval(-0.1, -0.2, 0.01, 3), p_adjusted=0.01) == "worse than random"
+    eq = Interval(0.001, -0.002, 0.004, 3)
+    assert verdict(eq, p_adjusted=0.5, p_equivalence=0.04) == "equivalent to random"
+    assert verdict(eq, "lsa", p_adjusted=0.5, p_equivalence=0.051) == "inconclusive"
+    assert verdict(eq, p_adjusted=0.5, p_equivalence=0.04, alpha=0.01) == "inconclusive"
+    assert verdict(Interval(0.1, math.nan, math.nan, 1), p_adjusted=0.0) == "no CI with one seed"
     one = compare(
         {"random": curves([5, 10], [[0.5, 0.6]]), "nc": curves([5, 10], [[0.6, 0.6]])},
         10,
         budget=0.5,
     )
     assert one["nc"].verdict == "no CI with one seed" and "over 1 seed →" in one["nc"].line()
+
+
+def test_compare_holm_adjusts_over_its_metrics_and_the_verdict_reads_the_adjusted_p():
+    n = [10, 20, 100]
+    base = np.array([[0.5, 0.6, 0.9]] * 3)
+    gain = np.array([[0.08], [0.12], [0.16]])  # t = .12 / (.04 / √3) = 5.196, p = .0351
+    alone = compare({"random": curves(n, base), "a": curves(n, base + gain)}, 100)
+    assert alone["a"].p_value == pytest.approx(0.0350987, abs=1e-6)
+    assert alone["a"].verdict == "beats random"
+    pair = compare(
+        {"random": curves(n, base), "a": curves(n, base + gain), "b": curves(n, base + gain)},
+        100,
+    )
+    assert pair["a"].p_holm == pytest.approx(2 * alone["a"].p_value)  # .0702 > .05
+    assert pair["a"].interval.low > 0 and pair["a"].verdict == "inconclusive"
+    assert [c.p_holm for c in pair.values()] == pytest.approx(
+        holm([c.p_value for c in pair.values()]).tolist()
+    )
+
+
+def test_compare_says_equivalent_only_when_tost_rejects_both_sides():
+    n = [10, 20, 100]
+    base = np.array([[0.5, 0.6, 0.9]] * 3)
+    tiny = np.array([[0.001], [0.002], [0.003]])  # p = .074; TOST within ±.01: p = .0026
+    out = compare({"random": curves(n, base), "m": curves(n, base + tiny)}, 100)
+    assert out["m"].p_tost == pytest.approx(max(stats.t.sf(20.7846, 2), stats.t.cdf(-13.8564, 2)))
+    assert out["m"].p_value == pytest.approx(0.0741799, abs=1e-6)
+    assert out["m"].verdict == "equivalent to random"
+    # within ±.002 the upper test has t₊ = (.002 − .002) / se = 0: not rejected
+    narrow = compare({"random": curves(n, base), "m": curves(n, base + tiny)}, 100, margin=0.002)
+    assert narrow["m"].p_tost > 0.05 and narrow["m"].margin == 0.002
+    assert narrow["m"].verdict == "inconclusive"
+    with pytest.raises(ConfigError, match=r"^margin must be a positive number, but got margin=0"):
+        compare({"random": curves(n, base), "m": curves(n, base)}, 100, margin=0)
 
 
 def test_compare_rejects():
@@ -196,8 +247,8 @@ def test_the_confidence_level_is_passed_on_everywhere():
 
 
 def test_verdict_boundaries_and_the_baseline_name():
-    assert verdict(Interval(-1.0, -2.0, 0.0, 3)) == "no significant difference"
-    assert verdict(Interval(1.0, 0.0, 2.0, 3)) == "no significant difference"
+    assert verdict(Interval(-1.0, -2.0, 0.0, 3)) == "inconclusive"
+    assert verdict(Interval(1.0, 0.0, 2.0, 3)) == "inconclusive"
     assert verdict(Interval(1.0, 0.5, 2.0, 3), "gini") == "beats gini"
     assert verdict(Interval(-1.0, -2.0, -0.5, 3), "gini") == "worse than gini"
     assert verdict(Interval(1.0, math.nan, math.nan, 1)) == "no CI with one seed"
@@ -220,5 +271,9 @@ def test_compare_defaults_and_limits():
         "metric": "m", "baseline": "random", "budget": 0.3, "n_inputs": [10, 30],
         "per_seed": list(default.per_seed), "mean": default.interval.mean,
         "ci_low": default.interval.low, "ci_high": default.interval.high, "n": 2,
-        "verdict": default.verdict,
+        "verdict": default.verdict, "quantity": "accuracy_combined",
+        "p_value": default.p_value, "p_holm": default.p_holm, "margin": 0.01,
+        "p_tost": default.p_tost, "p_tost_holm": default.p_tost_holm,
     }  # fmt: skip
+    one = compare({"m": curves([10], [[0.6]]), "random": curves([10], [[0.5]])}, 100).values()
+    assert [c.as_dict()["p_value"] for c in one] == [None]  # NaN → None (JSON)

@@ -100,8 +100,22 @@ def test_summary_document_says_which_metric_beats_random(three):
     assert doc["headline_note"] is None and set(doc["headline"]) == {"deepgini", "nc"}
     assert doc["headline"]["deepgini"]["verdict"] == "beats random"
     assert doc["headline"]["deepgini"]["mean"] == pytest.approx(0.1)
-    assert doc["headline"]["nc"]["verdict"] == "no significant difference"
+    # nc: ±.01 per seed; t = .5, p = .67; TOST p = .21 (see test_inference): not equivalent
+    assert doc["headline"]["nc"]["verdict"] == "inconclusive"
+    assert doc["headline"]["nc"]["p_value"] == pytest.approx(0.6666667, abs=1e-6)
+    # Holm over this run's two metrics: deepgini's p ≈ 0 (no spread) is doubled, nc's .67 kept
+    assert doc["headline"]["nc"]["p_holm"] == pytest.approx(0.6666667, abs=1e-6)
     assert doc["headline"]["deepgini"]["line"].startswith("deepgini vs random at ≤ 50% ")
+    assert (doc["margin"], doc["alpha"]) == (0.01, 0.05)
+    assert "this one original model" in doc["conditioning"]
+    # the endpoints: in the fixture every quantity copies the combined accuracy
+    for endpoint in ("clean", "adversarial"):
+        heads = doc[f"headline_{endpoint}"]
+        assert set(heads) == {"deepgini", "nc"}
+        assert heads["nc"]["quantity"] == f"accuracy_{endpoint}"
+        assert heads["nc"]["line"].startswith(f"nc vs random at ≤ 50% of the pool (10, 20 "
+                                              f"inputs): accuracy_{endpoint} ")  # fmt: skip
+        assert g[f"auc_{endpoint}"] == g["auc"]
     json.dumps(doc)  # JSON-ready
 
 
@@ -121,14 +135,30 @@ def test_markdown_flat_metrics_and_tables(three):
     assert "mean [95 % CI] over 3 seeds" in md and "| DeepGini | 1 [1, 1] |" in md
     assert "| 12.5 | 0.0001 |" in md
     assert doc["headline"]["deepgini"]["line"] in md
+    assert doc["headline_adversarial"]["deepgini"]["line"] in md
+    assert "### Clean test accuracy (accuracy_clean)" in md and "Holm" in md
+    assert "TOST" in md and "else inconclusive" in md and doc["conditioning"] in md
     flat = flat_metrics(doc)
     assert flat["deepgini/best_accuracy_mean"] == pytest.approx(1.0)
     assert flat["headline/deepgini_vs_random_verdict"] == 1.0
     assert flat["headline/nc_vs_random_verdict"] == 0.0
+    assert flat["headline/nc_vs_random_equivalent"] == 0.0
+    assert flat["headline/nc_vs_random_p_holm"] == doc["headline"]["nc"]["p_holm"]
+    for endpoint in ("clean", "adversarial"):
+        h = doc[f"headline_{endpoint}"]["deepgini"]
+        for field in ("mean", "ci_low", "ci_high", "p_value", "p_holm", "p_tost", "p_tost_holm"):
+            assert flat[f"headline/deepgini_vs_random_{endpoint}_{field}"] == h[field]
+        assert flat[f"headline/deepgini_vs_random_{endpoint}_verdict"] == 1.0
+        assert flat[f"deepgini/auc_{endpoint}_mean"] == doc["metrics"]["deepgini"]["auc"]["mean"]
     assert "headline/random_vs_random_mean" not in flat
     rows = summary_rows(doc)
     assert [r["metric"] for r in rows] == ["deepgini", "nc", "random"]
     assert rows[0]["verdict"] == "beats random" and rows[2]["verdict"] is None
+    assert rows[1]["verdict_clean"] == "inconclusive" and rows[2]["verdict_adversarial"] is None
+    assert rows[1]["vs_random_p_holm"] == doc["headline"]["nc"]["p_holm"]
+    assert rows[1]["vs_random_adversarial_p_tost_holm"] == pytest.approx(
+        doc["headline_adversarial"]["nc"]["p_tost_holm"]
+    )
     assert rows[0]["time_s"] == 12.5 and rows[1]["time_s"] is None
 
 
@@ -141,12 +171,18 @@ def test_write_report(three, tmp_path):
     assert files == [
         "figures/digits_c2_accuracy.png",
         "figures/digits_c2_accuracy.svg",
+        "figures/digits_c2_accuracy_adversarial.png",
+        "figures/digits_c2_accuracy_adversarial.svg",
+        "figures/digits_c2_accuracy_clean.png",
+        "figures/digits_c2_accuracy_clean.svg",
         "summary.json",
         "summary.md",
         "tables/curves.csv",
         "tables/summary.csv",
     ]
     assert json.loads((out / "summary.json").read_text())["context"] == {"dataset": "digits"}
+    svg = (out / "figures" / "digits_c2_accuracy_adversarial.svg").read_text()
+    assert "t (adversarial)" in svg  # the title; the y label names the quantity
     with (out / "tables" / "curves.csv").open() as f:
         assert len(list(csv.DictReader(f))) == 36
 
@@ -188,7 +224,9 @@ def test_write_study_logs_the_curves_and_summary_and_writes_every_artifact(tmp_p
     )
     mean = [(m, s) for m, s in logged if s is not None]
     assert [s for _, s in mean] == N * 2
-    assert mean[1] == ({"deepgini/accuracy_combined_mean": pytest.approx(0.66)}, 10)
+    endpoints = ("combined", "clean", "adversarial")
+    means = {f"deepgini/accuracy_{e}_mean": pytest.approx(0.66) for e in endpoints}
+    assert mean[1] == (means, 10)
     assert logged[-1] == (flat_metrics(doc), None)
     assert doc["metrics"]["random"]["time_s"] == 2.0 and doc["original"] == {
         "accuracy_combined": 0.5
