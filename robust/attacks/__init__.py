@@ -1,5 +1,5 @@
 """Adversarial attacks: gradient attacks (FGSM, PGD, BIM in L∞/L2/L1; APGD and FAB-T in L∞/L2)
-and the score-based Square attack (L∞), and AutoAttack's ensemble of them, written in
+and the score-based Square attack (L∞/L2), and AutoAttack's ensemble of them, written in
 plain PyTorch.
 
 Every attack is a function ``attack(model, x, y, eps, ...) -> x_adv`` that checks its arguments,

@@ -4,14 +4,13 @@ Croce and Hein, ICML 2020, https://arxiv.org/abs/2003.01690 (RobustBench). Each 
 only on the inputs every earlier one left classified correctly; an input is robust when it
 survives all of them, so the robust accuracy is a worst case per input over the ensemble. The
 ``standard`` version is APGD-CE (no restarts), APGD-T (targeted DLR, 9 target classes),
-FAB-T (9 target classes) and Square (5000 queries), 100 iterations each; ``custom`` runs the
-``attacks`` given, in that order. The ensemble mixes losses (CE, DLR), a minimum-norm attack
-and a score-based one, so a defence that masks its gradient or rescales its logits is still
-broken by one of them.
+FAB-T (9 target classes) and Square (5000 queries), 100 iterations each, in L∞ or L2 (the
+reference's ensemble for both norms); ``custom`` runs the ``attacks`` given, in that order.
+The ensemble mixes losses (CE, DLR), a minimum-norm attack and a score-based one, so a
+defence that masks its gradient or rescales its logits is still broken by one of them.
 
 Differences from the reference: every attack is ours (robust.attacks.apgd, fab, square);
-the ``rand`` version (EOT for randomised defences) is not implemented, nor Square in L2, so
-``standard`` is L∞ only (a one-line error for L2 points to ``custom``).
+the ``rand`` version (EOT for randomised defences) is not implemented.
 """
 
 from __future__ import annotations
@@ -49,7 +48,7 @@ def _run(
 
 
 VERSIONS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"), "custom": ()}
-"""``standard``: the reference's L∞ ensemble; ``custom``: the ``attacks`` given."""
+"""``standard``: the reference's ensemble (L∞ and L2); ``custom``: the ``attacks`` given."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def autoattack(
 
     Args:
         model, x, y, eps, use_predicted, batch_size: as for :func:`robust.attacks.fgsm`.
-        norm: ``inf`` or ``2`` (``standard`` needs ``inf``: Square has no L2 version yet).
+        norm: ``inf`` or ``2``.
         version: ``standard`` or ``custom`` (then ``attacks`` names them, from :data:`ATTACKS`).
         steps: iterations of APGD and FAB; n_queries: Square's queries per input.
         seed: every attack's seed.
@@ -110,11 +109,6 @@ def autoattack(
     if version == "standard":
         if attacks:
             raise ConfigError("attacks is for version=custom; version=standard runs its own")
-        if norm != "inf":
-            raise ConfigError(
-                "version=standard needs norm=inf (Square has no L2 version yet); for L2 use "
-                "version=custom with attacks=apgd-ce,apgd-t,fab-t"
-            )
         names = VERSIONS["standard"]
     else:
         names = tuple(attacks)

@@ -9,8 +9,9 @@ number, the threshold it is held to, and a flag:
   accurate hides its gradient from the attack;
 * ``not_converged``: more steps and restarts must not lower the robust accuracy by more than
   ``margin`` (else the reported attack had not converged);
-* ``black_box_stronger``: the score-based Square attack must not beat the white-box APGD by
-  more than ``margin`` (a gradient that misleads shows up as a black-box attack doing better);
+* ``black_box_stronger``: the score-based Square attack (in the same norm) must not beat the
+  white-box APGD by more than ``margin`` (a gradient that misleads shows up as a black-box
+  attack doing better);
 * ``zero_gradient``: the share of inputs whose loss gradient is exactly 0 must stay below
   ``max_zero_gradient`` (a rounding, a step function or a saturated softmax gives 0).
 
@@ -75,7 +76,7 @@ def masking_checks(
         model, x, y, eps, norm: the evaluation being checked (``norm`` ``inf`` or ``2``).
         steps: APGD-CE iterations of the reference attack; ``more``: the factor of steps and
             the restarts of the stronger one it is compared with.
-        n_queries: Square's queries (L∞ only; with L2 the black-box check is left out).
+        n_queries: Square's queries.
         margin: how much lower a stronger attack may push the accuracy before a flag.
         max_zero_gradient, max_unbounded_accuracy: the other two checks' thresholds.
         seed: every attack's seed.
@@ -115,14 +116,13 @@ def masking_checks(
         f"{strong:.1%}", "the weaker attack had not converged",
     ))  # fmt: skip
 
-    if norm == "inf":
-        black = _accuracy(model, square(model, x, y, eps, n_queries=n_queries, seed=seed), y)
-        gap = strong - black
-        checks.append(_check(
-            "black_box_stronger", gap, margin,
-            f"Square ({n_queries} queries): {black:.1%}; APGD-CE: {strong:.1%}",
-            "a score-based attack beats the gradient one; the gradient may mislead",
-        ))  # fmt: skip
+    black = _accuracy(model, square(model, x, y, eps, norm, n_queries=n_queries, seed=seed), y)
+    gap = strong - black
+    checks.append(_check(
+        "black_box_stronger", gap, margin,
+        f"Square ({n_queries} queries): {black:.1%}; APGD-CE: {strong:.1%}",
+        "a score-based attack beats the gradient one; the gradient may mislead",
+    ))  # fmt: skip
 
     with attack_mode(model) as run:
         grads = torch.cat([
