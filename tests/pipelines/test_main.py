@@ -134,6 +134,7 @@ def test_the_report_has_every_section_table_and_figure(study):
         "## Stages",
         "## Guided retraining",
         "### Metric ranking",
+        "### Against random, per endpoint",
         "### Transfer robust accuracy",
         "### Adaptive robust accuracy",
         "### Per class robust accuracy",
@@ -145,8 +146,11 @@ def test_the_report_has_every_section_table_and_figure(study):
         assert heading in md
     figures = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
     assert set(figures) == {
-        "figures/retraining_c2.png",
-        "figures/retraining_c3.png",
+        *(
+            f"figures/retraining_{c}{e}.png"
+            for c in ("c2", "c3")
+            for e in ("", "_clean", "_adversarial")
+        ),
         "figures/metric_ranking.png",
         "figures/transfer_matrix.png",
         "figures/adaptive_matrix.png",
