@@ -9,7 +9,6 @@ import pytest
 import torch
 from torch import nn
 
-from robust import data
 from robust.attacks import AttackSpec, dgn, lp, pgd
 from robust.errors import ConfigError, DataError
 from robust.models import build
@@ -22,23 +21,7 @@ from robust.training import (
     pgd_attack,
 )
 from robust.utils import seed_everything
-
-ARGS = {"epochs": 2, "lr": 1e-3, "batch_size": 32, "optimizer": "adam", "device": "cpu"}
-
-
-def split(x: torch.Tensor, y: torch.Tensor) -> SimpleNamespace:
-    return SimpleNamespace(x=x, y=y)
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return data.load("digits", seed=0)
-
-
-@pytest.fixture
-def small(ds):
-    """200 training and 100 validation digits: enough for a few batches per epoch."""
-    return split(ds.train.x[:200], ds.train.y[:200]), split(ds.val.x[:100], ds.val.y[:100])
+from tests.training.conftest import ARGS, split
 
 
 def make_model(ds) -> nn.Module:

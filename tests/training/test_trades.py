@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from robust import data
 from robust.attacks import pgd
 from robust.errors import ConfigError
 from robust.models import build
@@ -28,23 +26,7 @@ from robust.training.trades import START_STD
 from robust.utils import seed_everything
 from tests.markers import requires_cuda
 from tests.nets import TinyNet, accuracy
-
-ARGS = {"epochs": 2, "lr": 1e-3, "batch_size": 32, "optimizer": "adam", "device": "cpu"}
-
-
-def split(x: torch.Tensor, y: torch.Tensor) -> SimpleNamespace:
-    return SimpleNamespace(x=x, y=y)
-
-
-@pytest.fixture(scope="module")
-def ds():
-    return data.load("digits", seed=0)
-
-
-@pytest.fixture
-def small(ds):
-    """200 training and 100 validation digits: a few batches per epoch."""
-    return split(ds.train.x[:200], ds.train.y[:200]), split(ds.val.x[:100], ds.val.y[:100])
+from tests.training.conftest import ARGS, split
 
 
 @pytest.fixture
