@@ -11,7 +11,7 @@ Matrices (cells: top-1 accuracy in [0, 1] over the n inputs of the column's test
 original model (seed 004's evaluation); *adaptive* (``adaptive`` not none), columns ``clean``,
 each attack of ``adaptive`` crafted on the clean test split against each row's model itself,
 each DGN attack run's generators trained ``dgn_epochs`` more against the row's model
-(``<label> adaptive``), and ``worst case``: the inputs no adaptive attack fooled.
+(``adaptive-<label>``), and ``worst case``: the inputs no adaptive attack fooled.
 Labels: rows ``train-<id8>``, ``advtrain-<attack>-<id8>``, ``retrain-<config>-<metric>-<id8>``;
 transfer columns ``<method>[-l<norm>]-<id8>``; ``<id8>`` the run id's first 8 characters.
 Metrics: ``transfer/<row>/<column>`` and ``adaptive/<row>/<column>`` per cell;
@@ -167,7 +167,7 @@ def main(p: Params) -> str:
     budgets = p.budgets()
     eps = budgets[0]
     dgn_runs = {
-        f"{label} adaptive": run_id
+        f"adaptive-{label}": run_id
         for label, run_id in cols.items()
         if p.dgn_epochs and p.adaptive and up.params(run_id).get("method") == "dgn"
     }

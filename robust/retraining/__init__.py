@@ -35,11 +35,14 @@ Example:
 from robust.retraining._budgets import (
     BUDGETS,
     CONFIGS,
+    DEFAULT_STEPS,
     SEED_BUDGETS,
+    STEPS,
     SeedBudget,
     budget_sizes,
     budgets,
     check_config,
+    default_steps,
     seed_budget,
     seed_budgets,
     training_order,
@@ -59,9 +62,6 @@ from robust.retraining._curves import (
 )
 from robust.retraining._inference import ALPHA, Tost, TTest, holm, paired_t, tost
 from robust.retraining._inputs import (
-    DEFAULT_STEPS,
-    STEPS,
-    default_steps,
     eval_sets,
     order_for,
     pool_from,

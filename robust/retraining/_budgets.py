@@ -191,6 +191,22 @@ def seed_budgets(dataset: str, config: str, n: int | None = None) -> np.ndarray:
     return np.append(m * np.arange(1, sets, dtype=np.int64), np.int64(n))
 
 
+DEFAULT_STEPS = 20
+"""Budget steps of the seed (≈ 5 % of the pool each)."""
+STEPS: dict[str, int] = {"digits": 5}
+"""Dataset → budget steps where it differs from :data:`DEFAULT_STEPS` (digits: minutes)."""
+
+
+def default_steps(dataset: str) -> int:
+    """The budget steps when ``steps`` is auto: :data:`STEPS` or :data:`DEFAULT_STEPS`.
+
+    Example:
+        >>> default_steps("digits"), default_steps("mnist")
+        (5, 20)
+    """
+    return STEPS.get(dataset, DEFAULT_STEPS)
+
+
 def budget_sizes(
     kind: str, dataset: str, config: str, n: int, steps: int | None = None
 ) -> np.ndarray:
@@ -209,8 +225,6 @@ def budget_sizes(
     if kind not in BUDGETS:
         raise ConfigError(f"budgets must be one of {', '.join(BUDGETS)}, but got budgets={kind!r}")
     if kind == "auto":
-        from robust.retraining._inputs import default_steps  # _inputs imports this module
-
         return budgets(n, default_steps(dataset) if steps is None else steps)
     if steps is not None:
         raise ConfigError(

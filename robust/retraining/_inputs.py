@@ -19,21 +19,6 @@ from robust.errors import ConfigError
 from robust.retraining._budgets import check_config
 from robust.retraining._protocol import EvalSets, Pool
 
-DEFAULT_STEPS = 20
-"""Budget steps of the seed (≈ 5 % of the pool each)."""
-STEPS: dict[str, int] = {"digits": 5}
-"""Dataset → budget steps where it differs from :data:`DEFAULT_STEPS` (digits: minutes)."""
-
-
-def default_steps(dataset: str) -> int:
-    """The budget steps when ``steps`` is auto: :data:`STEPS` or :data:`DEFAULT_STEPS`.
-
-    Example:
-        >>> default_steps("digits"), default_steps("mnist")
-        (5, 20)
-    """
-    return STEPS.get(dataset, DEFAULT_STEPS)
-
 
 def training_pool_size(config: str, n_clean: int, n_adversarial: int, *, metric_run: str) -> int:
     """The number of inputs a configuration's budgets divide: the adversarial part for c3,

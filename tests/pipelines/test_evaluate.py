@@ -137,7 +137,7 @@ def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs
     transfer, adaptive = _matrix(auto, "transfer"), _matrix(auto, "adaptive")
     assert list(transfer.index) == rows and list(transfer.columns) == columns
     assert list(adaptive.index) == rows
-    assert list(adaptive.columns) == ["clean", *ADAPTIVE, f"{dgn} adaptive", "worst case"]
+    assert list(adaptive.columns) == ["clean", *ADAPTIVE, f"adaptive-{dgn}", "worst case"]
     assert ((transfer >= 0) & (transfer <= 1)).all().all()
     pd.testing.assert_series_equal(transfer["clean"], adaptive["clean"])
     labels = _labels(auto)
@@ -153,7 +153,7 @@ def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs
         "method": "pgd", "eps": EPS, "norm": "inf", "seed": 0, "steps": 3, "restarts": 1,
     }  # fmt: skip
     assert labels["adaptive"]["autoattack"]["attacks"] == "apgd-ce,apgd-t,fab-t,square"
-    assert labels["adaptive"][f"{dgn} adaptive"]["epochs"] == 1
+    assert labels["adaptive"][f"adaptive-{dgn}"]["epochs"] == 1
 
 
 def test_transfer_cell_of_the_original_equals_the_attack_stage_accuracy(runs, auto):
@@ -190,7 +190,7 @@ def test_adaptive_cells_and_the_worst_case_equal_the_attacks_run_directly(runs, 
         }
         correct = {k: predict(model, v).argmax(1) == y for k, v in crafted.items()}
         for name, ok in correct.items():
-            column = name if name != "dgn" else f"dgn-nce-{runs.dgn[:8]} adaptive"
+            column = name if name != "dgn" else f"adaptive-dgn-nce-{runs.dgn[:8]}"
             assert adaptive.loc[row, column] == int(ok.sum()) / len(y), (row, name)
         clean = predict(model, x).argmax(1) == y
         robust = clean & torch.stack(list(correct.values())).all(0)
@@ -331,7 +331,7 @@ def test_an_adaptive_dgn_at_another_budget_is_left_out_with_a_warning(runs, auto
     )
     adaptive = _matrix(evaluate.main(p), "adaptive")
     assert list(adaptive.columns) == ["clean", "fgsm"]
-    assert f"dgn-nce-{runs.dgn[:8]} adaptive left out" in caplog.text
+    assert f"adaptive-dgn-nce-{runs.dgn[:8]} left out" in caplog.text
 
 
 def test_identical_evaluation_is_reused(runs, auto, caplog):
