@@ -191,10 +191,6 @@ class AdaptiveDGN:
     def eps(self) -> float:
         return float(self.init.eps)
 
-    @property
-    def norm(self) -> str:
-        return "inf"
-
     def craft(
         self, model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int | None = None
     ) -> Tensor:

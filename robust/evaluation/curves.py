@@ -14,11 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor, nn
 
 from robust.errors import ConfigError, DataError
 from robust.evaluation.adaptive import WORST, Crafter, evaluate_adaptive
 from robust.evaluation.intervals import wilson
+from robust.models import predict
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,31 +56,24 @@ def eps_curve(
         raise ConfigError("eps must list at least one budget, but got none")
     if any(e < 0 for e in eps):
         raise ConfigError(f"eps must be at least 0, but got {list(eps)}")
-    budgets = sorted({0.0, *map(float, eps)})
-    rows = []
+    budgets = sorted({float(e) for e in eps} - {0.0})
+    rows, clean = [], None
     for e in budgets:
-        if e == 0:
-            result = evaluate_adaptive(models, x, y, {"none": _Identity()}, batch_size=batch_size)
-            column = "clean"
-        else:
-            attacks = make(e)
-            result = evaluate_adaptive(models, x, y, attacks, batch_size=batch_size,
-                                       progress=progress)  # fmt: skip
-            column = WORST if len(attacks) > 1 else next(iter(attacks))
-        for model, accuracy in result.matrix[column].items():
-            correct = round(accuracy * result.n)
-            rows.append((model, e, correct, result.n))
+        attacks = make(e)
+        result = evaluate_adaptive(models, x, y, attacks, batch_size=batch_size,
+                                   progress=progress)  # fmt: skip
+        clean = result.matrix["clean"] if clean is None else clean
+        column = WORST if len(attacks) > 1 else next(iter(attacks))
+        rows += [(m, e, round(a * result.n), result.n) for m, a in result.matrix[column].items()]
+    if clean is None:  # only ε = 0 was asked for: no attack to run
+        labels = torch.as_tensor(y).cpu()
+        clean = {m: int((predict(f, x).argmax(1).cpu() == labels).sum()) / len(labels)
+                 for m, f in models.items()}  # fmt: skip
+    rows = [(m, 0.0, round(a * len(y)), len(y)) for m, a in dict(clean).items()] + rows
     frame = pd.DataFrame(rows, columns=list(COLUMNS[:4]))
     frame["accuracy"] = frame["correct"] / frame["n"]
     frame["ci_low"], frame["ci_high"] = wilson(frame["correct"].to_numpy(), frame["n"].to_numpy())
     return frame
-
-
-class _Identity:
-    """The clean inputs themselves (the curve's ε = 0 point)."""
-
-    def craft(self, model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int | None = None):
-        return x
 
 
 def plot_eps_curve(

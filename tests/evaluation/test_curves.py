@@ -50,7 +50,8 @@ def test_a_masked_gradient_keeps_its_curve_up(trained, inputs):
     """The rounded model defeats gradient attacks: its curve stays near clean accuracy where
     the plain model's falls (what the masking checks then flag)."""
     x, y = inputs
-    models = {"plain": trained, "rounded": Rounded(trained)}
+    models = {"plain": trained, "rounded": Rounded(trained).eval()}  # eval: restoring its
+    # mode must not put the shared trained model in train mode
     curve = eps_curve(models, x, y, lambda e: {"a": Adaptive("apgd-ce", e, steps=5)}, [0.1])
     at = curve[curve["eps"] == 0.1].set_index("model")["accuracy"]
     assert at["rounded"] > at["plain"] + 0.2
