@@ -15,6 +15,8 @@ SHARED = ("dataset", "seed", "device", "data_dir", "force", "quiet")
 """Params every child stage takes from the study as they are."""
 TRAINING = ("epochs", "lr", "batch_size", "optimizer")
 """Params of the original's training that adversarial training repeats."""
+SELECTION_SPLITS = ("train", "val", "test")
+"""The preset attack's splits: retrain chooses its best steps on the adversarial val set too."""
 CURVE = (0.25, 0.5, 0.75)
 """evaluate's ε-curve: these fractions of the study's ε (the matrix's), besides ε itself."""
 
@@ -71,7 +73,7 @@ def attack_kinds(p: Any) -> dict[str, dict[str, Any]]:
                 kinds[f"dgn-{loss}"] = {"method": "dgn", "loss": loss, "dgn_epochs": p.dgn_epochs}
         else:
             kinds[a] = {"method": a, "eps": p.eps, "steps": p.pgd_steps}
-    kinds[PRESET] = {"preset": PRESET}
+    kinds[PRESET] = {"preset": PRESET, "splits": SELECTION_SPLITS}
     return kinds
 
 

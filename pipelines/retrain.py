@@ -2,16 +2,20 @@
 
 Inputs: ``metric_run`` (default the newest FINISHED one for ``dataset``): its orders and pool;
 its attack run (adversarial train inputs of the pool; its adversarial **test** set, which must
-exist, for evaluation); its source model and that train run's dataset. Per selected metric and
+exist, for evaluation; its adversarial **val** set, when it has one, for selection); its
+source model and that train run's dataset. Per selected metric and
 seed s (``seed`` … ``seed + seeds − 1``) a model is trained per budget step
 (``robust.retraining``): ``config=c1`` fresh weights, ``c2`` the original's, both on the top-k
 of the whole pool; ``c3`` the original's on the top-k of its adversarial part. Each model is
-scored on the clean test split, the adversarial test set and both combined.
+scored on the clean test split, the adversarial test set and both combined, and on the
+selection set (``select_on``): the best step and the saved best model are chosen on
+validation accuracy, and the test numbers are reported at that choice.
 Params: see ``Params``.
 Metrics, per metric M and seed s, with step = number of training inputs (0 = the original
 model, c2/c3): ``M/seed<s>/accuracy_clean``, ``…/accuracy_adversarial``,
 ``…/accuracy_combined``, ``…/precision_macro``, ``…/recall_macro`` (combined set),
-``…/fit_s``; ``M/accuracy_combined_mean``, ``M/accuracy_clean_mean``,
+``…/val_accuracy`` (the selection set; not with ``select_on=test``), ``…/fit_s``;
+``M/accuracy_combined_mean``, ``M/accuracy_clean_mean``,
 ``M/accuracy_adversarial_mean`` (over seeds). Per M, mean and 95 % CI bounds over
 seeds (``_mean``, ``_ci_low``, ``_ci_high``) of ``M/best_accuracy``, ``M/best_n_inputs``,
 ``M/auc``, ``M/fit_s``, ``M/auc_clean``, ``M/auc_adversarial`` (AUC of clean and of
@@ -43,6 +47,7 @@ from robust.errors import ConfigError
 from robust.utils import resolve_device
 
 log = logging.getLogger("pipelines.retrain")  # not __main__ under python -m
+SELECT_ON = ("auto", "val", "val_clean", "test")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,11 @@ class Params(_params.Training, _params.Fanout):
     redraw_random: bool = True
     """random: a fresh random order per seed (the metric run's own for its seed); false: the
     metric run's one order for every seed."""
+    select_on: str = "auto"
+    """What the best step and the saved best model are chosen on: val (the clean validation
+    split plus the attack run's adversarial validation set), val_clean (the clean validation
+    split alone), test (the seed's choice, optimistic); auto: val when the attack run attacked
+    the val split, else val_clean (with a warning). Test numbers are reported at the choice."""
     headline_budget: float = 0.3
     """The headline compares each metric with random at budgets ≤ this fraction of the pool."""
     margin: float = retraining.MARGIN
@@ -83,6 +93,7 @@ class Params(_params.Training, _params.Fanout):
         self.check_fanout()
         _cli.check_choice("config", self.config, retraining.CONFIGS)
         _cli.check_choice("budgets", self.budgets, retraining.BUDGETS)
+        _cli.check_choice("select_on", self.select_on, SELECT_ON)
         if self.budgets == "seed":  # its one-line errors (digits, steps) before any work
             seed_n = retraining.seed_budget(self.dataset, self.config).n
             retraining.budget_sizes("seed", self.dataset, self.config, seed_n, self.steps)
@@ -126,8 +137,10 @@ def main(p: Params) -> str:
     train = p.training()
     device = resolve_device(p.device)
     workers = retraining.resolve_workers(p.workers, device)  # resolved: a stable reuse key
+    select_on = _select_on(p.select_on, up.splits(attack_run), attack_run)
     params = _cli.as_dict(p.with_training_defaults()) | {
         "metric_run": metric_run, "metrics": metrics, "steps": len(sizes), "workers": workers,
+        "select_on": select_on,
     }  # fmt: skip
     upstream = {"metric": metric_run, "attack": attack_run, "model": model_run}
     with tracking.stage(
@@ -145,7 +158,11 @@ def main(p: Params) -> str:
             ds, original = up.model_and_data(model_run, p.data_dir, str(device))
             described, logged = up.guidance(metric_run)
             pool = retraining.pool_from(described, ds.train, up.adversarial(attack_run, "train"))
-            tests = retraining.eval_sets(ds.test, up.adversarial(attack_run, "test"))
+            tests = retraining.eval_sets(
+                ds.test, up.adversarial(attack_run, "test"),
+                val=None if select_on == "test" else ds.val,
+                val_adversarial=up.adversarial(attack_run, "val") if select_on == "val" else None,
+            )  # fmt: skip
         original_scores = retraining.evaluate_model(original, tests, ds.num_classes)
         run.log_metrics({f"original/{k}": v for k, v in original_scores.items()})
 
@@ -165,6 +182,7 @@ def main(p: Params) -> str:
                 dataset=p.dataset, config=p.config, upstream=upstream, n_clean=n_clean,
                 n_adversarial=n_adv, budgets=sizes.tolist(), seeds=seeds, train=train,
                 warm_start=p.warm_start, tests=tests, original=original_scores,
+                select_on=select_on,
             )  # fmt: skip
             retraining.write_study(
                 run.outdir / "report", results, pool_size, budget=p.headline_budget,
@@ -175,6 +193,21 @@ def main(p: Params) -> str:
             )  # fmt: skip
             run.log_artifacts(run.outdir / "report")
         return run.run_id
+
+
+def _select_on(wanted: str, splits: list[str], attack_run: str) -> str:
+    """``select_on`` resolved: auto is val when ``attack_run`` attacked the val split, else
+    val_clean (warned: the adversarial endpoint then plays no part in the choice)."""
+    if wanted != "auto":
+        return wanted
+    if "val" in splits:
+        return "val"
+    log.warning(
+        "attack run %s has no adversarial val set (splits=%s): the best step is chosen on the "
+        "clean validation split only; attack with -P splits=train,val,test to select on both",
+        attack_run, ",".join(splits),
+    )  # fmt: skip
+    return "val_clean"
 
 
 if __name__ == "__main__":

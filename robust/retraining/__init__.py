@@ -71,6 +71,7 @@ from robust.retraining._inputs import (
 from robust.retraining._parallel import MAX_AUTO_WORKERS, Workers, auto_workers, resolve_workers
 from robust.retraining._protocol import (
     QUANTITIES,
+    SELECTION,
     EvalSets,
     Point,
     Pool,
@@ -81,6 +82,7 @@ from robust.retraining._protocol import (
 from robust.retraining._report import (
     CONDITIONING,
     ENDPOINTS,
+    SELECTED_ON,
     STYLES,
     SUMMARY_KEYS,
     curve_rows,
@@ -107,6 +109,8 @@ __all__ = [
     "MAX_AUTO_WORKERS",
     "QUANTITIES",
     "SEED_BUDGETS",
+    "SELECTED_ON",
+    "SELECTION",
     "STEPS",
     "STYLES",
     "SUMMARY_KEYS",

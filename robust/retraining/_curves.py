@@ -30,7 +30,7 @@ import numpy as np
 
 from robust.errors import ConfigError, DataError
 from robust.retraining._inference import ALPHA, holm, paired_t, tost
-from robust.retraining._protocol import QUANTITIES, Point
+from robust.retraining._protocol import QUANTITIES, SELECTION, Point
 
 VERDICTS = (
     "beats {b}",
@@ -130,7 +130,9 @@ class Curves:
     Attributes:
         seeds: the seeds, one per row.
         n_inputs: (T,) budget of each column (0 = the original model, c2/c3 only).
-        values: quantity → (S, T) array; :data:`QUANTITIES`, ``fit_s`` and ``n_adversarial``.
+        values: quantity → (S, T) array; :data:`QUANTITIES`, ``fit_s`` and ``n_adversarial``,
+            and :data:`~robust.retraining.SELECTION` when every point was scored on a
+            selection set.
     """
 
     seeds: tuple[int, ...]
@@ -153,15 +155,22 @@ class Curves:
         n_inputs = [p.n_inputs for p in rows[0]]
         if any([p.n_inputs for p in row] != n_inputs for row in rows):
             raise DataError("every seed must have the same budget steps")
-        names = (*QUANTITIES, "fit_s", "n_adversarial")
+        selected = all(SELECTION in p.scores for row in rows for p in row)
+        names = (*QUANTITIES, *((SELECTION,) if selected else ()), "fit_s", "n_adversarial")
         values = {
             q: np.array(
-                [[p.scores[q] if q in QUANTITIES else getattr(p, q) for p in r] for r in rows],
+                [[p.scores[q] if q in p.scores else getattr(p, q) for p in r] for r in rows],
                 dtype=np.float64,
             )
             for q in names
         }
         return cls(tuple(sorted(by_seed)), np.asarray(n_inputs, dtype=np.int64), values)
+
+    @property
+    def selection(self) -> str:
+        """The quantity the best step is chosen on: :data:`~robust.retraining.SELECTION`
+        (validation) when the points have it, else ``accuracy_combined`` (test, the seed's)."""
+        return SELECTION if SELECTION in self.values else "accuracy_combined"
 
     def mean(self, quantity: str = "accuracy_combined") -> np.ndarray:
         """(T,) mean over seeds."""
@@ -182,17 +191,20 @@ def summarise(
 ) -> dict[str, Interval]:
     """Per-seed figures of one metric, as means with CIs over seeds.
 
+    Each seed's best step is the first one with the highest :attr:`Curves.selection`
+    (validation accuracy when the curves have it; row 0 included), so the reported test
+    figure is not chosen on the test set itself.
+
     Returns:
-        ``best_accuracy`` (each seed's highest ``quantity`` over its points, row 0 included),
-        ``best_n_inputs`` (the budget where each seed reached it first: the seed's "resource
-        utilisation"), ``auc`` (:func:`auc` over ``n_inputs / pool_size``) and ``fit_s`` (each
-        seed's total training time).
+        ``best_accuracy`` (each seed's ``quantity`` at its best step), ``best_n_inputs`` (the
+        budget of that step: the seed's "resource utilisation"), ``auc`` (:func:`auc` over
+        ``n_inputs / pool_size``) and ``fit_s`` (each seed's total training time).
     """
     acc = curves.values[quantity]
-    first_best = acc.argmax(axis=1)
+    first_best = curves.values[curves.selection].argmax(axis=1)
     area = auc(curves.n_inputs / pool_size, acc)
     return {
-        "best_accuracy": mean_ci(acc.max(axis=1), confidence),
+        "best_accuracy": mean_ci(acc[np.arange(len(acc)), first_best], confidence),
         "best_n_inputs": mean_ci(curves.n_inputs[first_best], confidence),
         "auc": mean_ci(area, confidence),
         "fit_s": mean_ci(curves.values["fit_s"].sum(axis=1), confidence),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from robust import guidance
@@ -100,7 +101,24 @@ def pool_from(
     )
 
 
-def eval_sets(clean: Split, adversarial: Mapping[str, Tensor]) -> EvalSets:
-    """The test sets: the clean test split and an attack run's ``adversarial/test``
-    tensors (``x``, ``y``)."""
-    return EvalSets(clean, Split(adversarial["x"], adversarial["y"].long()))
+def eval_sets(
+    clean: Split,
+    adversarial: Mapping[str, Tensor],
+    val: Split | None = None,
+    val_adversarial: Mapping[str, Tensor] | None = None,
+) -> EvalSets:
+    """The test sets, the clean test split and an attack run's ``adversarial/test`` tensors
+    (``x``, ``y``), and the selection set: the clean validation split ``val`` followed by
+    ``val_adversarial`` (the attack run's ``adversarial/val``) when given.
+
+    Raises:
+        ConfigError: ``val_adversarial`` without ``val``.
+    """
+    if val_adversarial is not None and val is None:
+        raise ConfigError("val_adversarial needs the clean val split it is selected with")
+    if val is not None and val_adversarial is not None:
+        val = Split(
+            torch.cat([val.x, val_adversarial["x"]]),
+            torch.cat([val.y, val_adversarial["y"].long()]),
+        )
+    return EvalSets(clean, Split(adversarial["x"], adversarial["y"].long()), val)

@@ -4,7 +4,8 @@ For each budget k (:func:`~robust.retraining.budgets`) a model starts from the c
 weights (c1: fresh, seeded; c2/c3: a copy of the original), trains with a fresh optimizer on
 the top-k inputs of the configuration's order (:func:`~robust.retraining.training_order`),
 validates on the clean validation split, keeps its last epoch's weights and is evaluated on
-the clean test split, the adversarial test set and both combined (the seed's only measure).
+the clean test split, the adversarial test set and both combined (the seed's only measure),
+and on the selection set (:attr:`EvalSets.val`) when there is one.
 
 Differences from the seed code (notes §4–5), all deliberate:
 
@@ -14,6 +15,9 @@ Differences from the seed code (notes §4–5), all deliberate:
   depends on *which* inputs were chosen, not on their rank inside the budget;
 * clean and adversarial test accuracy are reported besides the combined one, and precision and
   recall are macro averages (the seed's were Keras threshold-0.5 micro metrics);
+* the best step and model are chosen on validation accuracy (clean + adversarial validation
+  inputs), and the test accuracy is reported at that choice; the seed read the best off the
+  test curve itself, which is optimistic;
 * ``warm_start=True`` is **not** the seed's protocol: step k continues from step k − 1's model
   and trains on the inputs step k adds only, so each input is trained on once per seed
   (about (steps + 1) / 2 times less training); the seed reloaded its start weights every step.
@@ -47,7 +51,12 @@ QUANTITIES: tuple[str, ...] = (
     "precision_macro",
     "recall_macro",
 )
-"""What :func:`evaluate_model` measures (precision and recall on the combined set)."""
+"""What :func:`evaluate_model` measures on the test sets (precision and recall on the combined
+set)."""
+
+SELECTION = "val_accuracy"
+"""What :func:`evaluate_model` also measures when :attr:`EvalSets.val` is given: accuracy on the
+selection set, on which the best step and the saved best model are chosen (never on test)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,10 +133,14 @@ class Pool:
 
 @dataclass(frozen=True, eq=False)
 class EvalSets:
-    """The test sets a retrained model is scored on: clean, adversarial, and both combined."""
+    """The sets a retrained model is scored on: the clean and adversarial test sets, both
+    combined, and optionally ``val``, the validation inputs the best step is chosen on (the
+    clean validation split followed by an adversarial validation set, or the clean split
+    alone); without it selection falls back to the combined test accuracy (the seed's)."""
 
     clean: Split
     adversarial: Split
+    val: Split | None = None
 
     @cached_property
     def combined(self) -> Split:
@@ -199,23 +212,28 @@ def evaluate_model(
     model: nn.Module, sets: EvalSets, num_classes: int, *, batch_size: int = 1024
 ) -> dict[str, float]:
     """Accuracy on the clean, adversarial and combined test sets; macro precision and recall on
-    the combined set (one forward pass over the combined set).
+    the combined set (one forward pass over the combined set); with ``sets.val`` also the
+    accuracy on it (:data:`SELECTION`).
 
     Returns:
-        ``{q: value}`` for each of :data:`QUANTITIES`, floats in [0, 1].
+        ``{q: value}`` for each of :data:`QUANTITIES` (and :data:`SELECTION`), floats in [0, 1].
     """
     combined = sets.combined
     pred = predict(model, combined.x, batch_size=batch_size).argmax(1)
     correct = (pred == combined.y).double()
     n_clean = len(sets.clean)
     m = classification_metrics(combined.y, pred, num_classes)
-    return {
+    scores = {
         "accuracy_clean": float(correct[:n_clean].mean()),
         "accuracy_adversarial": float(correct[n_clean:].mean()),
         "accuracy_combined": m["accuracy"],
         "precision_macro": m["precision_macro"],
         "recall_macro": m["recall_macro"],
     }
+    if sets.val is not None:
+        val_pred = predict(model, sets.val.x, batch_size=batch_size).argmax(1)
+        scores[SELECTION] = float((val_pred == sets.val.y).double().mean())
+    return scores
 
 
 def retrain(

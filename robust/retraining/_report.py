@@ -23,7 +23,7 @@ from robust.errors import ConfigError
 from robust.retraining._budgets import CONFIGS
 from robust.retraining._curves import MARGIN, Curves, budget_mask, compare, summarise
 from robust.retraining._inference import ALPHA
-from robust.retraining._protocol import QUANTITIES, EvalSets
+from robust.retraining._protocol import QUANTITIES, SELECTION, EvalSets
 from robust.retraining._seeds import LogMetrics, Repeated
 from robust.training import TrainConfig
 
@@ -57,6 +57,12 @@ ENDPOINTS = {
 }
 """Endpoint → the quantity it compares; each has its own AUC, comparison with random and
 verdict. The summary's ``headline`` is the combined one, ``headline_<endpoint>`` the others."""
+
+SELECTED_ON = {
+    SELECTION: "validation",
+    "accuracy_combined": "test (the seed's choice; optimistic, no selection set was given)",
+}
+"""What the best steps were chosen on, by :attr:`~robust.retraining.Curves.selection`."""
 
 CONDITIONING = (
     "Every seed retrains from the same original model, pool and metric order; the seeds vary "
@@ -97,7 +103,7 @@ def plot_accuracy(
         if len(c.seeds) > 1:
             low, high = c.ci(quantity)
             ax.fill_between(c.n_inputs, low, high, color=line.get_color(), alpha=0.12, lw=0)
-        best = int(mean.argmax())
+        best = int(c.mean(c.selection).argmax())  # chosen on validation when there is one
         ax.plot(c.n_inputs[best], mean[best], "o", color=line.get_color())
     n_seeds = len(next(iter(curves.values())).seeds) if curves else 0
     band = f"; bands: 95 % CI over {n_seeds} seeds" if n_seeds > 1 else ""
@@ -120,7 +126,8 @@ def curve_rows(curves: Mapping[str, Curves], pool_size: int) -> list[dict[str, A
     """The long table: one row per (metric, seed, step) with every quantity.
 
     Columns: metric, seed, step, n_inputs, fraction (of the pool), n_adversarial, each of
-    :data:`~robust.retraining.QUANTITIES`, fit_s.
+    :data:`~robust.retraining.QUANTITIES`, :data:`~robust.retraining.SELECTION` (when scored),
+    fit_s.
     """
     rows = []
     for name, c in curves.items():
@@ -135,7 +142,11 @@ def curve_rows(curves: Mapping[str, Curves], pool_size: int) -> list[dict[str, A
                         "n_inputs": k,
                         "fraction": k / pool_size,
                         "n_adversarial": int(c.values["n_adversarial"][i, j]),
-                        **{q: float(c.values[q][i, j]) for q in (*QUANTITIES, "fit_s")},
+                        **{
+                            q: float(c.values[q][i, j])
+                            for q in (*QUANTITIES, SELECTION, "fit_s")
+                            if q in c.values
+                        },
                     }
                 )
     return rows
@@ -168,9 +179,11 @@ def summary_document(
     Returns:
         ``pool_size``, ``confidence``; ``metrics``: metric → :func:`summarise`'s intervals
         (as dicts) plus ``auc_clean`` and ``auc_adversarial`` (the AUC of those accuracies)
-        and ``mean_curve_best`` (the best point of the mean combined curve: ``n_inputs``,
-        ``accuracy``); ``headline``: metric → :func:`compare`'s comparison of combined
-        accuracy (as a dict with its ``line``), empty when it cannot be made, and
+        and ``mean_curve_best`` (the step of the mean curve chosen on validation, or on test
+        without a selection set: ``n_inputs``, and the combined test ``accuracy`` there);
+        ``selected_on``: what the best steps were chosen on (:data:`SELECTED_ON`);
+        ``headline``: metric → :func:`compare`'s comparison of combined accuracy (as a dict
+        with its ``line``), empty when it cannot be made, and
         ``headline_clean``, ``headline_adversarial`` the same for those accuracies (each
         endpoint Holm-adjusted over this run's metrics); ``headline_note``: why not, or None;
         ``budget``, ``baseline``, ``margin`` (of the equivalence tests), ``alpha`` (of the
@@ -189,19 +202,21 @@ def summary_document(
         "headline_clean": {},
         "headline_adversarial": {},
         "headline_note": None,
+        "selected_on": None,
     }
     for name, c in curves.items():
         stats = summarise(c, pool_size, confidence=confidence)
         for endpoint in ("clean", "adversarial"):
             by = summarise(c, pool_size, quantity=ENDPOINTS[endpoint], confidence=confidence)
             stats[f"auc_{endpoint}"] = by["auc"]
-        mean = c.mean()
+        best = int(c.mean(c.selection).argmax())
         doc["metrics"][name] = {k: v.as_dict() for k, v in stats.items()} | {
             "mean_curve_best": {
-                "n_inputs": int(c.n_inputs[mean.argmax()]),
-                "accuracy": float(mean.max()),
+                "n_inputs": int(c.n_inputs[best]),
+                "accuracy": float(c.mean()[best]),
             }
         }
+        doc["selected_on"] = SELECTED_ON[c.selection]
     others = [m for m in curves if m != baseline]
     if baseline not in curves or not others:
         doc["headline_note"] = (
@@ -280,7 +295,10 @@ def summary_markdown(
         "",
         f"## Per metric ({ci})",
         "",
-        "| metric | best accuracy (test+adv) | inputs at best | AUC (accuracy × pool "
+        f"Best step chosen on {doc.get('selected_on') or 'test'}; accuracies are on the test "
+        "sets at that step.",
+        "",
+        "| metric | accuracy at best (test+adv) | inputs at best | AUC (accuracy × pool "
         "fraction) | AUC clean | AUC adversarial | mean-curve best | training time (s) | "
         "phase time (s) | energy (kWh) |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -397,6 +415,7 @@ def report_context(
     warm_start: bool,
     tests: EvalSets,
     original: Mapping[str, float],
+    select_on: str = "val",
 ) -> dict[str, str]:
     """The lines the summary starts with (name → text): dataset, configuration, upstream runs,
     pool, budgets, seeds, training, test sets and the original model's scores.
@@ -404,6 +423,8 @@ def report_context(
     Args:
         upstream: role → run id, e.g. ``{"metric": …, "attack": …, "model": …}``.
         original: the original model's :func:`~robust.retraining.evaluate_model` scores.
+        select_on: the retrain stage's resolved ``select_on`` (val, val_clean or test), which
+            says what ``tests.val`` holds.
     """
     size = n_adversarial if config == "c3" else n_clean + n_adversarial
     return {
@@ -416,8 +437,18 @@ def report_context(
         "training": f"{train.optimizer} lr {train.lr}, {train.epochs} epochs, batch "
         f"{train.batch_size}, warm_start={str(warm_start).lower()}",
         "test sets": f"{len(tests.clean)} clean + {len(tests.adversarial)} adversarial",
+        "best step chosen on": _selection_line(tests, select_on),
         "original model": ", ".join(f"{k} {v:.4f}" for k, v in original.items()),
     }
+
+
+def _selection_line(tests: EvalSets, select_on: str) -> str:
+    """What the best steps were chosen on, in words."""
+    if tests.val is None:
+        return "the combined test set (the seed's choice: optimistic)"
+    if select_on == "val_clean":
+        return f"{len(tests.val)} clean validation inputs (no adversarial validation set)"
+    return f"{len(tests.val)} validation inputs, clean followed by adversarial"
 
 
 def write_study(

@@ -27,7 +27,7 @@ from robust.data import Split
 from robust.errors import ConfigError
 from robust.retraining._budgets import _check_int, n_steps
 from robust.retraining._parallel import Workers
-from robust.retraining._protocol import EvalSets, Point, Pool, retrain
+from robust.retraining._protocol import SELECTION, EvalSets, Point, Pool, retrain
 from robust.training import TrainConfig
 
 LogMetrics = Callable[[Mapping[str, float], int | None], None]
@@ -42,9 +42,10 @@ class Repeated:
 
     Attributes:
         points: every point, seed by seed in step order.
-        best: the single best retrained point by combined accuracy (ties: the first, i.e. the
-            lowest seed, then the fewest inputs; row 0 is never chosen), and ``best_model`` its
-            model (a CPU copy).
+        best: the single best retrained point by validation accuracy
+            (:data:`~robust.retraining.SELECTION`), or by combined test accuracy when the
+            points have no selection score (ties: the first, i.e. the lowest seed, then the
+            fewest inputs; row 0 is never chosen), and ``best_model`` its model (a CPU copy).
     """
 
     points: list[Point]
@@ -110,8 +111,8 @@ def _collect(
             points.append(point)
             if on_point is not None:
                 on_point(point, model)
-            acc = point.scores["accuracy_combined"]
-            if point.step and (best is None or acc > best[0].scores["accuracy_combined"]):
+            key = SELECTION if SELECTION in point.scores else "accuracy_combined"
+            if point.step and (best is None or point.scores[key] > best[0].scores[key]):
                 best = (point, copy.deepcopy(model).cpu())
     if best is None:
         raise ConfigError("orders must name at least one seed")

@@ -144,14 +144,58 @@ def test_figures_tables_and_best_models(runs, c2):
     assert set(best) == {"deepgini", "entropy", "random"}
     adv = load_file(_artifact(runs[1], "adversarial/test.safetensors"))
     digits = data.load("digits", seed=0)
-    sets = retraining.EvalSets(digits.test, data.Split(adv["x"], adv["y"]))
+    # FGSM attacked train and test only: the best is chosen on the clean validation split
+    sets = retraining.EvalSets(digits.test, data.Split(adv["x"], adv["y"]), digits.val)
+    assert MlflowClient().get_run(c2).data.params["select_on"] == "val_clean"
     for name, point in best.items():
         trained = [r for r in rows if r["metric"] == name and r["step"] != "0"]
         assert point["step"] >= 1
-        assert point["accuracy_combined"] == max(float(r["accuracy_combined"]) for r in trained)
+        assert point["val_accuracy"] == max(float(r["val_accuracy"]) for r in trained)
         model = models.load(_artifact(c2, f"best/{name}"))  # safetensors + spec.json
         scores = retraining.evaluate_model(model, sets, 10)
-        assert scores == pytest.approx({q: point[q] for q in retraining.QUANTITIES})
+        quantities = (*retraining.QUANTITIES, retraining.SELECTION)
+        assert scores == pytest.approx({q: point[q] for q in quantities})
+
+
+def test_the_best_step_is_chosen_on_clean_and_adversarial_validation(tmp_path, caplog):
+    """An attack run with an adversarial val set: select_on=auto chooses on it, and every
+    reported best is the test accuracy at each seed's best validation step."""
+    with isolated_store(tmp_path):
+        train.main(train.Params(epochs=2, quiet=True))
+        attack_run = attack.main(
+            attack.Params(method="fgsm", splits=("train", "val", "test"), quiet=True)
+        )
+        metric_run = metric.main(metric.Params(metrics=("deepgini", "random"), quiet=True))
+        run_id = retrain.main(
+            retrain.Params(metrics=("deepgini", "random"), steps=3, seeds=2, **FAST)
+        )
+        assert "no adversarial val set" not in caplog.text
+        assert MlflowClient().get_run(run_id).data.params["select_on"] == "val"
+        rows = _table(run_id, "curves")
+        doc = json.loads(_artifact(run_id, "summary.json").read_text())
+        n_val = len(data.load("digits", seed=0).val)
+        n_adv = len(load_file(_artifact(attack_run, "adversarial/val.safetensors"))["y"])
+        assert doc["selected_on"] == "validation" and n_adv == n_val
+        assert doc["context"]["best step chosen on"] == (
+            f"{2 * n_val} validation inputs, clean followed by adversarial"
+        )
+        for name in ("deepgini", "random"):
+            at_best = []
+            for seed in ("0", "1"):
+                mine = [r for r in rows if r["metric"] == name and r["seed"] == seed]
+                best = max(mine, key=lambda r: float(r["val_accuracy"]))  # first of ties
+                at_best.append(float(best["accuracy_combined"]))
+            assert doc["metrics"][name]["best_accuracy"]["mean"] == pytest.approx(sum(at_best) / 2)
+        # asking for the adversarial val set of an attack run without one: a one-line error
+        fgsm = attack.main(attack.Params(method="fgsm", quiet=True))
+        no_val = metric.main(metric.Params(attack_run=fgsm, metrics=("random",), quiet=True))
+        assert no_val != metric_run
+        with pytest.raises(
+            ConfigError, match=r"has no adversarial val set .* \(-P splits=val,train,test\)"
+        ):
+            retrain.main(
+                retrain.Params(metric_run=no_val, metrics=("random",), select_on="val", **FAST)
+            )
 
 
 def test_c3_retrains_on_adversarial_inputs_only(runs):

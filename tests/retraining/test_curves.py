@@ -13,6 +13,7 @@ from scipy import stats
 from robust.errors import ConfigError, DataError
 from robust.retraining import (
     QUANTITIES,
+    SELECTION,
     Curves,
     Interval,
     Point,
@@ -103,6 +104,27 @@ def test_summarise_against_hand_computed_values():
     assert s["auc"].mean == pytest.approx(0.7)
     assert s["auc"].low == pytest.approx(0.7 - T1 * 0.0125)
     assert (s["fit_s"].mean, s["fit_s"].low, s["fit_s"].high) == (6.0, 6.0, 6.0)
+
+
+def test_summarise_reads_the_test_accuracy_at_the_step_chosen_on_validation():
+    """Test accuracy peaks at 20 inputs; validation at 40 (seed 0) and at 10 and 40 (seed 1,
+    a tie: the first counts): the best is read there."""
+    test = [[0.5, 0.6, 0.9, 0.7], [0.5, 0.6, 0.8, 0.75]]
+    val = [[0.4, 0.5, 0.6, 0.7], [0.4, 0.8, 0.6, 0.8]]
+    points = [
+        Point(s, j, k, 0, 1.0, dict.fromkeys(QUANTITIES, test[s][j]) | {SELECTION: val[s][j]})
+        for s in (0, 1)
+        for j, k in enumerate([0, 10, 20, 40])
+    ]
+    c = Curves.from_points(points)
+    assert c.selection == SELECTION and c.values[SELECTION].tolist() == val
+    s = summarise(c, pool_size=40)
+    assert s["best_accuracy"].mean == pytest.approx((0.7 + 0.6) / 2)  # seed 1: first of ties
+    assert s["best_accuracy"].mean != pytest.approx((0.9 + 0.8) / 2)  # what test would pick
+    assert s["best_n_inputs"].mean == pytest.approx((40 + 10) / 2)
+    without = curves([0, 10, 20, 40], test)
+    assert without.selection == "accuracy_combined" and SELECTION not in without.values
+    assert summarise(without, 40)["best_accuracy"].mean == pytest.approx(0.85)
 
 
 def test_budget_mask_includes_the_boundary_and_never_row_0():

@@ -153,6 +153,48 @@ def test_evaluate_model_against_hand_computed_values():
     )
 
 
+def test_evaluate_model_scores_the_selection_set_when_given():
+    class Always0(nn.Module):
+        def forward(self, x):
+            return torch.tensor([1.0, 0.0]).repeat(len(x), 1)
+
+    x = torch.zeros(4, 1, 2, 2)
+    test = Split(x, torch.tensor([0, 0, 1, 1]))
+    val = Split(torch.zeros(5, 1, 2, 2), torch.tensor([0, 1, 1, 1, 0]))
+    with_val = retraining.evaluate_model(
+        Always0(), retraining.EvalSets(test, test, val), num_classes=2
+    )
+    without = retraining.evaluate_model(Always0(), retraining.EvalSets(test, test), num_classes=2)
+    assert with_val == {**without, retraining.SELECTION: pytest.approx(2 / 5)}
+    assert retraining.SELECTION not in without
+
+
+def test_eval_sets_put_the_adversarial_val_set_after_the_clean_one(digits):
+    adv = {"x": torch.ones(3, 1, 8, 8), "y": torch.tensor([1, 2, 3], dtype=torch.int32)}
+    sets = retraining.eval_sets(digits.test, adv, val=digits.val, val_adversarial=adv)
+    n = len(digits.val)
+    assert torch.equal(sets.val.x[:n], digits.val.x) and torch.equal(sets.val.x[n:], adv["x"])
+    assert sets.val.y[n:].tolist() == [1, 2, 3] and sets.val.y.dtype == torch.int64
+    assert retraining.eval_sets(digits.test, adv, val=digits.val).val is digits.val
+    assert retraining.eval_sets(digits.test, adv).val is None
+    with pytest.raises(ConfigError, match=r"^val_adversarial needs the clean val split"):
+        retraining.eval_sets(digits.test, adv, val_adversarial=adv)
+
+
+def test_the_best_model_is_chosen_on_validation_not_on_test(original, pool, tests, recorder):
+    """The selection set is the test set upside down (labels shifted): the model best on it is
+    not the one best on test, and the saved best must be the former."""
+    shifted = Split(tests.clean.x, (tests.clean.y + 1) % 10)
+    sets = retraining.EvalSets(tests.clean, tests.adversarial, shifted)
+    result = retraining.retrain_seeds(
+        original, pool, {0: ORDER, 1: ORDER[::-1].copy()}, "c2", 3, train=TRAIN, val=None,
+        tests=sets, device="cpu", fit_fn=recorder,
+    )  # fmt: skip
+    trained = [p for p in result.points if p.step]
+    best_val = max(p.scores[retraining.SELECTION] for p in trained)
+    assert result.best == next(p for p in trained if p.scores[retraining.SELECTION] == best_val)
+
+
 def test_real_training_repeats_for_a_seed_and_differs_between_seeds(original, pool, tests):
     def curve(seed):
         return [

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -254,7 +255,7 @@ def test_report_context_lines():
         Split(torch.zeros(3, 1, 8, 8), torch.zeros(3, dtype=torch.int64)),
         Split(torch.zeros(2, 1, 8, 8), torch.zeros(2, dtype=torch.int64)),
     )
-    context = report_context(
+    kwargs = dict(
         dataset="digits",
         config="c3",
         upstream={"metric": "m1", "attack": "a1", "model": "t1"},
@@ -267,6 +268,16 @@ def test_report_context_lines():
         tests=sets,
         original={"accuracy_clean": 0.5},
     )
+    context = report_context(**kwargs)
+    with_val = dataclasses.replace(sets, val=Split(torch.zeros(6, 1, 8, 8), torch.zeros(6).long()))
+    lines = {
+        s: report_context(**{**kwargs, "tests": with_val, "select_on": s})["best step chosen on"]
+        for s in ("val", "val_clean")
+    }
+    assert lines == {
+        "val": "6 validation inputs, clean followed by adversarial",
+        "val_clean": "6 clean validation inputs (no adversarial validation set)",
+    }
     assert context == {
         "dataset": "digits",
         "config": f"c3: {CONFIGS['c3']}",
@@ -277,4 +288,5 @@ def test_report_context_lines():
         "training": "adam lr 0.001, 3 epochs, batch 32, warm_start=false",
         "test sets": "3 clean + 2 adversarial",
         "original model": "accuracy_clean 0.5000",
+        "best step chosen on": "the combined test set (the seed's choice: optimistic)",
     }
