@@ -87,19 +87,29 @@ def plan(p: Any) -> list[_Stage]:
         stages.append(_stage(f"attack.{label}", attack, shared | kw, model_run="train"))
     kw = shared | {"metrics": p.metrics}
     stages.append(_stage("metric", metric, kw, attack_run=f"attack.{PRESET}"))
+    scored = ["metric"]
+    for k in range(2, p.originals + 1):  # another original: train seed, its preset, its orders
+        o = f"original{k}"
+        init = {k_: getattr(p, k_) for k_ in trained} | {"init_seed": p.seed + k - 1}
+        stages.append(_stage(f"{o}.train", train, shared | init))
+        preset = shared | kinds[PRESET]
+        stages.append(_stage(f"{o}.attack", attack, preset, model_run=f"{o}.train"))
+        stages.append(_stage(f"{o}.metric", metric, kw, attack_run=f"{o}.attack"))
+        scored.append(f"{o}.metric")
     for c in p.configs:
         kw = shared | {
             "config": c,
             "steps": p.retrain_steps,
             "budgets": p.budgets,
             "seeds": p.retrain_seeds,
+            "margin": p.margin,
             "epochs": p.retrain_epochs,
             "warm_start": p.warm_start,
             "workers": p.workers,
             "engine": p.engine,
             "ray_address": p.ray_address,
         }
-        stages.append(_stage(f"retrain.{c}", retrain, kw, metric_run="metric"))
+        stages.append(_stage(f"retrain.{c}", retrain, kw, metric_run=tuple(scored)))
     for label, kind in kinds.items():
         if p.advtrain_mode == "online" and label == PRESET:
             continue  # a fixed mix of attacks: there is nothing to regenerate online

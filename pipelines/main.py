@@ -12,6 +12,8 @@ The defaults are sized for ``digits`` on two CPU cores (README gives the measure
 retraining uses 5 budget steps × 3 seeds with the dataset's epochs. The seeds' protocol sizes
 are parameters: ``retrain_steps=20`` (or ``budgets=seed``, seed 000's exact sets),
 ``retrain_seeds`` and ``dgn_epochs`` (auto: the seeds').
+With ``originals=K`` the retraining starts from K independently trained originals (stages
+``original<k>.train``, ``original<k>.attack``, ``original<k>.metric`` for k = 2 … K).
 Params: see ``Params``. Tags: ``robust.child.<name>`` = each stage's run id (``train``,
 ``attack.<label>``, ``metric``, ``retrain.<config>``, ``advtrain.<label>``, ``evaluate``).
 Metrics: ``time/<name>_s``, ``energy/<name>_kwh`` per child stage (a reused stage costs ~0 here),
@@ -58,6 +60,14 @@ class Params(train.Params, _params.Fanout):
     (not on digits; retrain_steps must then be auto)."""
     retrain_seeds: int = 3
     """Repetitions of every retraining curve (the CIs need at least 2)."""
+    margin: float = retraining.MARGIN
+    """retrain: equivalence margin of the verdicts' TOST, in accuracy (0.01 = one percentage
+    point)."""
+    originals: int = 1
+    """Original models the retraining starts from: K > 1 trains K − 1 more (train init_seed
+    seed + 1, …, on the same split), each with its own preset attack and metric stage, and
+    the retraining's intervals then cover the variation between originals (their unit is the
+    original, so they need K ≥ 2; 1: they speak about the one original)."""
     retrain_epochs: int | None = None
     """Epochs of every retraining; auto: the dataset's default."""
     warm_start: bool = False
@@ -99,7 +109,7 @@ class Params(train.Params, _params.Fanout):
             _cli.check_choice("configs", c, retraining.CONFIGS)
         _cli.check_choice("advtrain_mode", self.advtrain_mode, advtrain.MODES)
         evaluate.Params(adaptive=self.adaptive)  # its one-line errors, before any stage
-        for name in ("pgd_steps", "dgn_epochs", "retrain_steps", "retrain_seeds"):
+        for name in ("pgd_steps", "dgn_epochs", "retrain_steps", "retrain_seeds", "originals"):
             _cli.check_min(name, getattr(self, name), 1)
         _cli.check_min("apgd_steps", self.apgd_steps, 1)
         _cli.check_min("adaptive_dgn_epochs", self.adaptive_dgn_epochs, 0)

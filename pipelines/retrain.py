@@ -52,8 +52,12 @@ SELECT_ON = ("auto", "val", "val_clean", "test")
 
 @dataclass(frozen=True)
 class Params(_params.Training, _params.Fanout):
-    metric_run: str | None = None
-    """Metric run whose orders and pool are used; auto: the newest FINISHED one on dataset."""
+    metric_run: tuple[str, ...] | None = None
+    """Metric run whose orders and pool are used; auto: the newest FINISHED one on dataset.
+    Several (comma-separated), each on another independently trained original model (train
+    seed) with a pool of the same size: the study retrains from each (seeds seed … for the
+    first, the next ``seeds`` for the second, …) and its intervals and tests take the original
+    as their unit (``main -P originals=K`` makes and passes them)."""
     config: str = "c2"
     """c1 (fresh weights), c2 (original weights, fresh optimizer) or c3 (original weights,
     adversarial inputs only)."""
@@ -89,6 +93,8 @@ class Params(_params.Training, _params.Fanout):
     With engine=ray every fit is a one-CPU task and the cluster decides how many run at once."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.metric_run, str):  # one run id from Python: a tuple of one
+            object.__setattr__(self, "metric_run", (self.metric_run,))
         super().__post_init__()
         self.check_fanout()
         _cli.check_choice("config", self.config, retraining.CONFIGS)
@@ -121,15 +127,57 @@ class Params(_params.Training, _params.Fanout):
         return tuple(m for m in guidance.METRICS if m in wanted)
 
 
+@dataclass(frozen=True)
+class _Original:
+    """One original model of the study: the metric run that scored its pool, the attack run and
+    train run behind it, and its pool's parts."""
+
+    metric_run: str
+    attack_run: str
+    model_run: str
+    n_clean: int
+    n_adversarial: int
+
+    @classmethod
+    def of(cls, up: tracking.Lineage, metric_run: str | None) -> _Original:
+        metric_run = up.metric_run(metric_run)
+        attack_run, model_run = up.behind_metric_run(metric_run)
+        logged = up.run(metric_run).data.metrics
+        n_clean, n_adv = (int(logged[f"pool/n_{k}"]) for k in ("clean", "adversarial"))
+        return cls(metric_run, attack_run, model_run, n_clean, n_adv)
+
+
+def _originals(up: tracking.Lineage, p: Params) -> tuple[list[_Original], tuple[str, ...]]:
+    """The study's originals (one per metric run) and the metrics to retrain, checked: distinct
+    train runs, pools of one size, every metric scored by every metric run."""
+    originals = [_Original.of(up, m) for m in (p.metric_run or (None,))]
+    first = originals[0]
+    metrics = p.selected(up.params(first.metric_run)["metrics"].split(","), first.metric_run)
+    for o in originals[1:]:
+        p.selected(up.params(o.metric_run)["metrics"].split(","), o.metric_run)
+        if (o.n_clean, o.n_adversarial) != (first.n_clean, first.n_adversarial):
+            raise ConfigError(
+                "metric_run must name metric runs whose pools have one size, but "
+                f"{first.metric_run} has {first.n_clean} + {first.n_adversarial} and "
+                f"{o.metric_run} {o.n_clean} + {o.n_adversarial} inputs"
+            )
+    models = [o.model_run for o in originals]
+    if len(set(models)) < len(models):
+        raise ConfigError(
+            "metric_run must name metric runs on distinct original models (train runs), but "
+            f"they score models {', '.join(models)}"
+        )
+    return originals, metrics
+
+
 def main(p: Params) -> str:
     """Run (or reuse) the retrain stage; return its run id."""
     up = tracking.Lineage(p.dataset)
-    metric_run = up.metric_run(p.metric_run)
-    metrics = p.selected(up.params(metric_run)["metrics"].split(","), metric_run)
-    attack_run, model_run = up.behind_metric_run(metric_run)
-    logged = up.run(metric_run).data.metrics
-    n_clean, n_adv = (int(logged[f"pool/n_{k}"]) for k in ("clean", "adversarial"))
-    pool_size = retraining.training_pool_size(p.config, n_clean, n_adv, metric_run=metric_run)
+    originals, metrics = _originals(up, p)
+    first = originals[0]
+    pool_size = retraining.training_pool_size(
+        p.config, first.n_clean, first.n_adversarial, metric_run=first.metric_run
+    )
     sizes = retraining.budget_sizes(p.budgets, p.dataset, p.config, pool_size, p.steps)
     if p.budgets == "seed" and pool_size != retraining.seed_budget(p.dataset, p.config).n:
         log.warning("budgets=seed on a pool of %d inputs, not the seed's", pool_size)
@@ -137,15 +185,19 @@ def main(p: Params) -> str:
     train = p.training()
     device = resolve_device(p.device)
     workers = retraining.resolve_workers(p.workers, device)  # resolved: a stable reuse key
-    select_on = _select_on(p.select_on, up.splits(attack_run), attack_run)
+    select_on = _select_on(p.select_on, {o.attack_run: up.splits(o.attack_run) for o in originals})
     params = _cli.as_dict(p.with_training_defaults()) | {
-        "metric_run": metric_run, "metrics": metrics, "steps": len(sizes), "workers": workers,
-        "select_on": select_on,
+        "metric_run": tuple(o.metric_run for o in originals), "metrics": metrics,
+        "steps": len(sizes), "workers": workers, "select_on": select_on,
     }  # fmt: skip
-    upstream = {"metric": metric_run, "attack": attack_run, "model": model_run}
+    upstream = {}
+    for k, o in enumerate(originals):  # the first original's roles keep their plain names
+        tail = "" if k == 0 else f".{k + 1}"
+        upstream |= {f"metric{tail}": o.metric_run, f"attack{tail}": o.attack_run}
+        upstream[f"model{tail}"] = o.model_run
     with tracking.stage(
         "retrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(model_run, p.data_dir),
+        data=up.data_source(first.model_run, p.data_dir),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
@@ -154,39 +206,63 @@ def main(p: Params) -> str:
             log.warning(
                 "no budget step is within headline_budget=%s: no headline", p.headline_budget
             )
-        with run.phase("load"):
-            ds, original = up.model_and_data(model_run, p.data_dir, str(device))
-            described, logged = up.guidance(metric_run)
-            pool = retraining.pool_from(described, ds.train, up.adversarial(attack_run, "train"))
-            tests = retraining.eval_sets(
-                ds.test, up.adversarial(attack_run, "test"),
-                val=None if select_on == "test" else ds.val,
-                val_adversarial=up.adversarial(attack_run, "val") if select_on == "val" else None,
-            )  # fmt: skip
-        original_scores = retraining.evaluate_model(original, tests, ds.num_classes)
-        run.log_metrics({f"original/{k}": v for k, v in original_scores.items()})
-
-        seeds = range(p.seed, p.seed + p.seeds)
-        orders = retraining.seed_orders(
-            metrics, seeds, logged, len(pool), redraw_random=p.redraw_random
-        )
-        with _fanout.connected(p):  # phases "workers" (unless in process) and each metric
-            results = retraining.retrain_metrics(
-                original, pool, orders, p.config, steps, train=train, val=ds.val, tests=tests,
-                warm_start=p.warm_start, device=device, workers=workers, engine=p.engine,
-                address=p.cluster, phase=run.phase, log_metrics=run.log_metrics,
-                progress=not p.quiet,
-            )  # fmt: skip
+        parts, scores, all_seeds = [], [], []
+        for k, o in enumerate(originals):
+            tail = "" if k == 0 else f".original{k + 1}"  # phases per original
+            with run.phase(f"load{tail}"):
+                ds, original = up.model_and_data(o.model_run, p.data_dir, str(device))
+                described, logged = up.guidance(o.metric_run)
+                train_adv = up.adversarial(o.attack_run, "train")
+                pool = retraining.pool_from(described, ds.train, train_adv)
+                val_adv = up.adversarial(o.attack_run, "val") if select_on == "val" else None
+                tests = retraining.eval_sets(
+                    ds.test, up.adversarial(o.attack_run, "test"),
+                    val=None if select_on == "test" else ds.val, val_adversarial=val_adv,
+                )  # fmt: skip
+            scores.append(retraining.evaluate_model(original, tests, ds.num_classes))
+            first_seed = p.seed + k * p.seeds  # distinct seeds per original: distinct keys
+            seeds = range(first_seed, first_seed + p.seeds)
+            all_seeds += seeds
+            orders = retraining.seed_orders(
+                metrics, seeds, logged, len(pool), redraw_random=p.redraw_random
+            )
+            with _fanout.connected(p):  # phases "workers" (unless in process) and each metric
+                parts.append(
+                    retraining.retrain_metrics(
+                        original, pool, orders, p.config, steps, train=train, val=ds.val,
+                        tests=tests, warm_start=p.warm_start, device=device, workers=workers,
+                        engine=p.engine, address=p.cluster,
+                        phase=lambda name, t=tail: run.phase(f"{name}{t}"),
+                        log_metrics=run.log_metrics, progress=not p.quiet, original_index=k,
+                    )
+                )  # fmt: skip
+        original_scores = {q: sum(s[q] for s in scores) / len(scores) for q in scores[0]}
+        run.log_metrics({f"original/{q}": v for q, v in original_scores.items()})
+        if len(originals) > 1:
+            for k, s in enumerate(scores, start=1):
+                run.log_metrics({f"original{k}/{q}": v for q, v in s.items()})
+        results = retraining.merge_originals(parts)
+        costs = {
+            m: {
+                c: sum(v[c] for name, v in run.phases.items() if name.split(".")[0] == m)
+                for c in ("time_s", "energy_kwh")
+            }
+            for m in metrics
+        }
         with run.phase("report"):
             context = retraining.report_context(
-                dataset=p.dataset, config=p.config, upstream=upstream, n_clean=n_clean,
-                n_adversarial=n_adv, budgets=sizes.tolist(), seeds=seeds, train=train,
-                warm_start=p.warm_start, tests=tests, original=original_scores,
+                dataset=p.dataset, config=p.config, upstream=upstream, n_clean=first.n_clean,
+                n_adversarial=first.n_adversarial, budgets=sizes.tolist(), seeds=all_seeds,
+                train=train, warm_start=p.warm_start, tests=tests, original=original_scores,
                 select_on=select_on,
             )  # fmt: skip
+            if len(originals) > 1:
+                context["original model"] = (
+                    f"mean over {len(originals)} originals: {context['original model']}"
+                )
             retraining.write_study(
                 run.outdir / "report", results, pool_size, budget=p.headline_budget,
-                original=original_scores, costs=run.phases, context=context,
+                original=original_scores, costs=costs, context=context,
                 title=f"Guided retraining: {p.dataset}, {p.config}",
                 figure=f"{p.dataset}_{p.config}_accuracy", dataset=ds.name, classes=ds.classes,
                 log_metrics=run.log_metrics, margin=p.margin,
@@ -195,18 +271,21 @@ def main(p: Params) -> str:
         return run.run_id
 
 
-def _select_on(wanted: str, splits: list[str], attack_run: str) -> str:
-    """``select_on`` resolved: auto is val when ``attack_run`` attacked the val split, else
-    val_clean (warned: the adversarial endpoint then plays no part in the choice)."""
+def _select_on(wanted: str, splits: dict[str, list[str]]) -> str:
+    """``select_on`` resolved: auto is val when every attack run (→ its splits) attacked the
+    val split, else val_clean (warned: the adversarial endpoint then plays no part in the
+    choice)."""
     if wanted != "auto":
         return wanted
-    if "val" in splits:
+    lacking = {run: s for run, s in splits.items() if "val" not in s}
+    if not lacking:
         return "val"
-    log.warning(
-        "attack run %s has no adversarial val set (splits=%s): the best step is chosen on the "
-        "clean validation split only; attack with -P splits=train,val,test to select on both",
-        attack_run, ",".join(splits),
-    )  # fmt: skip
+    for attack_run, s in lacking.items():
+        log.warning(
+            "attack run %s has no adversarial val set (splits=%s): the best step is chosen on "
+            "the clean validation split only; attack with -P splits=train,val,test to select "
+            "on both", attack_run, ",".join(s),
+        )  # fmt: skip
     return "val_clean"
 
 

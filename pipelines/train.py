@@ -33,17 +33,23 @@ class Params(_params.Training):
     """Convert images to one channel."""
     preset: str | None = None
     """guided_retraining reproduces seed 000's preprocessing and split; auto: none."""
+    init_seed: int | None = None
+    """Seed of the initial weights, the shuffling and dropout; auto: seed (which also fixes
+    the split). Another value trains an independent original on the same split (what
+    ``main -P originals=K`` does)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model is not None:
             _cli.check_choice("model", self.model, models.MODELS)
         _cli.check_min("size", self.size, 1)
+        _cli.check_min("init_seed", self.init_seed, 0)
 
     def resolved(self) -> Params:
         """These parameters with every ``auto`` replaced by the dataset's default."""
         model = self.model or models.default_model(self.dataset)
-        return dataclasses.replace(self.with_training_defaults(), model=model)
+        init_seed = self.seed if self.init_seed is None else self.init_seed
+        return dataclasses.replace(self.with_training_defaults(), model=model, init_seed=init_seed)
 
 
 def main(p: Params, *, force: bool | None = None) -> str:
@@ -56,13 +62,13 @@ def main(p: Params, *, force: bool | None = None) -> str:
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
-        seed_everything(p.seed)
+        seed_everything(p.init_seed)
         with run.phase("load"):
             ds = data.load(
                 p.dataset, p.data_dir, seed=p.seed, size=p.size, grayscale=p.grayscale,
                 preset=p.preset,
             )  # fmt: skip
-        model = models.build(p.model, ds.input_shape, ds.num_classes, seed=p.seed)
+        model = models.build(p.model, ds.input_shape, ds.num_classes, seed=p.init_seed)
         run.log_params(
             {"n_train": len(ds.train), "n_val": len(ds.val), "n_test": len(ds.test),
              "n_parameters": sum(t.numel() for t in model.parameters())}
@@ -71,7 +77,7 @@ def main(p: Params, *, force: bool | None = None) -> str:
             t0 = time.perf_counter()
             fit(
                 model, ds.train, ds.val, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
-                optimizer=p.optimizer, seed=p.seed, device=p.device, progress=not p.quiet,
+                optimizer=p.optimizer, seed=p.init_seed, device=p.device, progress=not p.quiet,
                 on_epoch=run.log_epoch,
             )  # fmt: skip
             fit_s = time.perf_counter() - t0

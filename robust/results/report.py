@@ -204,7 +204,7 @@ def _retraining(r: _Report, children: dict[str, Any]) -> None:
         "p-values at α = 0.05: beats / worse when the difference test rejects, equivalent when "
         f"TOST (two one-sided paired t-tests, margin ±{margin:g}, Holm-adjusted the same way) "
         "rejects both sides, else inconclusive: no difference shown, and no equivalence either. "
-        f"{CONDITIONING}"
+        + " ".join(dict.fromkeys(d.get("conditioning", CONDITIONING) for d in docs.values()))
     )
     r.table(frame)
     path = r.directory / "figures" / "metric_ranking.png"

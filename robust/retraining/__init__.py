@@ -11,8 +11,9 @@ what each metric buys.
   :func:`retrain` — a model per budget step for one seed (:mod:`robust.retraining._protocol`);
 * :class:`Workers`, :func:`auto_workers`, :func:`resolve_workers` — the fits in worker
   processes on the CPU (:mod:`robust.retraining._parallel`);
-* :class:`Repeated`, :func:`retrain_seeds`, :func:`retrain_metrics`, :func:`point_metrics` —
-  the protocol over seeds and metrics, with progress and per-point metrics
+* :class:`Repeated`, :func:`retrain_seeds`, :func:`retrain_metrics`, :func:`point_metrics`,
+  :func:`merge_originals` — the protocol over seeds, metrics and original models, with
+  progress and per-point metrics
   (:mod:`robust.retraining._seeds`);
 * :data:`STEPS`, :func:`default_steps`, :func:`training_pool_size`, :func:`order_for`,
   :func:`seed_orders`, :func:`pool_from`, :func:`eval_sets` — the stage's inputs from the
@@ -22,7 +23,7 @@ what each metric buys.
   (:mod:`robust.retraining._curves`);
 * :func:`paired_t`, :func:`tost`, :func:`holm` — the paired t-test, the equivalence test and
   Holm's adjustment behind the verdicts (:mod:`robust.retraining._inference`);
-* :func:`plot_accuracy`, :func:`curve_rows`, :func:`summary_document`,
+* :func:`conditioning`, :func:`plot_accuracy`, :func:`curve_rows`, :func:`summary_document`,
   :func:`summary_markdown`, :func:`flat_metrics`, :func:`write_report`, :func:`report_context`,
   :func:`write_study` — the report (:mod:`robust.retraining._report`).
 
@@ -81,10 +82,12 @@ from robust.retraining._protocol import (
 )
 from robust.retraining._report import (
     CONDITIONING,
+    CONDITIONING_ORIGINALS,
     ENDPOINTS,
     SELECTED_ON,
     STYLES,
     SUMMARY_KEYS,
+    conditioning,
     curve_rows,
     flat_metrics,
     plot_accuracy,
@@ -96,12 +99,19 @@ from robust.retraining._report import (
     write_report,
     write_study,
 )
-from robust.retraining._seeds import Repeated, point_metrics, retrain_metrics, retrain_seeds
+from robust.retraining._seeds import (
+    Repeated,
+    merge_originals,
+    point_metrics,
+    retrain_metrics,
+    retrain_seeds,
+)
 
 __all__ = [
     "ALPHA",
     "BUDGETS",
     "CONDITIONING",
+    "CONDITIONING_ORIGINALS",
     "CONFIGS",
     "DEFAULT_STEPS",
     "ENDPOINTS",
@@ -133,6 +143,7 @@ __all__ = [
     "budgets",
     "check_config",
     "compare",
+    "conditioning",
     "curve_rows",
     "default_steps",
     "eval_sets",
@@ -141,6 +152,7 @@ __all__ = [
     "holm",
     "initial_model",
     "mean_ci",
+    "merge_originals",
     "order_for",
     "paired_t",
     "plot_accuracy",

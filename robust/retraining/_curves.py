@@ -16,8 +16,13 @@ Each difference gets a paired t-test p-value and a TOST equivalence p-value agai
 Holm-adjusts both over the metrics it compares (one family per compared quantity), and the
 verdict reads the adjusted values at α = 0.05: beats / worse than the baseline (difference
 test rejected), equivalent to it (TOST rejected on both sides), else inconclusive. The
-intervals themselves are per comparison (unadjusted). Every seed retrains from one original
-model, pool and metric order, so intervals and tests speak about that original only.
+intervals themselves are per comparison (unadjusted).
+
+With one original model every seed retrains from that original, pool and metric order, so
+intervals and tests speak about that original only. With K independently trained originals
+(each with its own attack, pool and orders) the unit is the original: each original's mean
+over its seeds, and the intervals and tests are over those K means (t with K − 1 degrees of
+freedom; :meth:`Curves.units`), so they cover the variation between originals.
 """
 
 from __future__ import annotations
@@ -128,30 +133,33 @@ class Curves:
     """One metric's curves: every quantity of every (seed, step).
 
     Attributes:
-        seeds: the seeds, one per row.
+        seeds: the seed of each row.
         n_inputs: (T,) budget of each column (0 = the original model, c2/c3 only).
         values: quantity → (S, T) array; :data:`QUANTITIES`, ``fit_s`` and ``n_adversarial``,
             and :data:`~robust.retraining.SELECTION` when every point was scored on a
             selection set.
+        originals: the original model of each row (:attr:`Point.original`); empty: all 0.
     """
 
     seeds: tuple[int, ...]
     n_inputs: np.ndarray
     values: Mapping[str, np.ndarray]
+    originals: tuple[int, ...] = ()
 
     @classmethod
     def from_points(cls, points: Iterable[Point]) -> Curves:
-        """Stack points (any order) into (seed, step) arrays.
+        """Stack points (any order) into (original, seed) × step arrays.
 
         Raises:
-            DataError: no points, or seeds with different budgets.
+            DataError: no points, or rows with different budgets.
         """
-        by_seed: dict[int, list[Point]] = {}
+        by_row: dict[tuple[int, int], list[Point]] = {}
         for p in points:
-            by_seed.setdefault(p.seed, []).append(p)
-        if not by_seed:
+            by_row.setdefault((p.original, p.seed), []).append(p)
+        if not by_row:
             raise DataError("points must hold at least one point")
-        rows = [sorted(by_seed[s], key=lambda p: p.step) for s in sorted(by_seed)]
+        keys = sorted(by_row)
+        rows = [sorted(by_row[k], key=lambda p: p.step) for k in keys]
         n_inputs = [p.n_inputs for p in rows[0]]
         if any([p.n_inputs for p in row] != n_inputs for row in rows):
             raise DataError("every seed must have the same budget steps")
@@ -164,7 +172,28 @@ class Curves:
             )
             for q in names
         }
-        return cls(tuple(sorted(by_seed)), np.asarray(n_inputs, dtype=np.int64), values)
+        return cls(
+            tuple(seed for _, seed in keys),
+            np.asarray(n_inputs, dtype=np.int64),
+            values,
+            tuple(original for original, _ in keys),
+        )
+
+    @property
+    def n_originals(self) -> int:
+        """How many original models the rows retrain from."""
+        return len(set(self.originals)) or 1
+
+    def units(self, per_row: np.ndarray) -> np.ndarray:
+        """The units the intervals and tests are over, from (S, ...) per-row values: the rows
+        (seeds) with one original; with several, each original's mean over its seeds (a
+        cluster mean, so the intervals cover the variation between originals, not just the
+        seeds' within one)."""
+        per_row = np.asarray(per_row, dtype=np.float64)
+        if self.n_originals == 1:
+            return per_row
+        of = np.asarray(self.originals)
+        return np.stack([per_row[of == o].mean(axis=0) for o in sorted(set(self.originals))])
 
     @property
     def selection(self) -> str:
@@ -177,8 +206,9 @@ class Curves:
         return self.values[quantity].mean(axis=0)
 
     def ci(self, quantity: str = "accuracy_combined", confidence: float = 0.95) -> np.ndarray:
-        """(2, T) lower and upper CI bounds over seeds at each step (NaN for one seed)."""
-        bounds = [mean_ci(col, confidence) for col in self.values[quantity].T]
+        """(2, T) lower and upper CI bounds over the units (:meth:`units`) at each step (NaN
+        for one unit)."""
+        bounds = [mean_ci(col, confidence) for col in self.units(self.values[quantity]).T]
         return np.array([[b.low for b in bounds], [b.high for b in bounds]])
 
 
@@ -203,12 +233,13 @@ def summarise(
     acc = curves.values[quantity]
     first_best = curves.values[curves.selection].argmax(axis=1)
     area = auc(curves.n_inputs / pool_size, acc)
-    return {
-        "best_accuracy": mean_ci(acc[np.arange(len(acc)), first_best], confidence),
-        "best_n_inputs": mean_ci(curves.n_inputs[first_best], confidence),
-        "auc": mean_ci(area, confidence),
-        "fit_s": mean_ci(curves.values["fit_s"].sum(axis=1), confidence),
+    per_row = {
+        "best_accuracy": acc[np.arange(len(acc)), first_best],
+        "best_n_inputs": curves.n_inputs[first_best],
+        "auc": area,
+        "fit_s": curves.values["fit_s"].sum(axis=1),
     }
+    return {k: mean_ci(curves.units(v), confidence) for k, v in per_row.items()}
 
 
 def verdict(
@@ -263,7 +294,8 @@ class Comparison:
         metric, baseline: the two metric names.
         budget: the largest fraction of the pool compared.
         n_inputs: the budgets compared.
-        per_seed: each seed's mean difference over those budgets.
+        per_seed: each unit's mean difference over those budgets: per seed, or with several
+            originals per original (the mean over its seeds; :meth:`Curves.units`).
         interval: mean and CI of ``per_seed`` (per comparison, not adjusted).
         verdict: :func:`verdict` from ``p_holm`` and ``p_tost_holm``.
         confidence: the interval's confidence level.
@@ -273,6 +305,8 @@ class Comparison:
         p_holm: ``p_value`` Holm-adjusted over the family it was compared in.
         margin: the equivalence margin.
         p_tost, p_tost_holm: TOST's p-value for |difference| < margin, raw and adjusted.
+        unit: what ``per_seed`` holds one value per: ``seed``, or ``original`` when the curves
+            retrain from several originals.
     """
 
     metric: str
@@ -289,6 +323,7 @@ class Comparison:
     margin: float = MARGIN
     p_tost: float = math.nan
     p_tost_holm: float = math.nan
+    unit: str = "seed"
 
     def line(self, quantity: str | None = None) -> str:
         """One human-readable sentence (the pipeline logs it)."""
@@ -305,7 +340,7 @@ class Comparison:
         return (
             f"{self.metric} vs {self.baseline} at ≤ {self.budget:.0%} of the pool "
             f"({budgets} inputs): {quantity or self.quantity} {i.mean:+.4f}{ci} over {i.n} "
-            f"seed{'s' if i.n != 1 else ''}{tests} → {self.verdict}"
+            f"{self.unit}{'s' if i.n != 1 else ''}{tests} → {self.verdict}"
         )
 
     def as_dict(self) -> dict:
@@ -328,6 +363,7 @@ class Comparison:
             "margin": self.margin,
             "p_tost": num(self.p_tost),
             "p_tost_holm": num(self.p_tost_holm),
+            "unit": self.unit,
         }
 
 
@@ -375,7 +411,8 @@ def compare(
         raise ConfigError(f"margin must be a positive number, but got {margin=}")
     base = curves[baseline]
     for name, c in curves.items():
-        if c.seeds != base.seeds or not np.array_equal(c.n_inputs, base.n_inputs):
+        paired = c.seeds == base.seeds and c.originals == base.originals
+        if not paired or not np.array_equal(c.n_inputs, base.n_inputs):
             raise DataError(f"{name} and {baseline} must share seeds and budgets to be paired")
     mask = budget_mask(base.n_inputs, pool_size, budget)
     if not mask.any():
@@ -385,13 +422,14 @@ def compare(
             f"{pool_size} inputs); use more steps or a larger budget"
         )
     names = [name for name in curves if name != baseline]
-    diffs = np.array(
+    per_row = np.array(
         [
             (curves[n].values[quantity][:, mask] - base.values[quantity][:, mask]).mean(axis=1)
             for n in names
         ],
         dtype=np.float64,
     ).reshape(len(names), len(base.seeds))
+    diffs = base.units(per_row.T).T  # (metrics, units): per seed, or per original
     p, p_tost = paired_t(diffs).p_value, tost(diffs, margin).p_value
     p_holm, p_tost_holm = holm(p), holm(p_tost)
     out = {}
@@ -413,5 +451,6 @@ def compare(
             margin,
             float(p_tost[i]),
             float(p_tost_holm[i]),
+            "original" if base.n_originals > 1 else "seed",
         )
     return out

@@ -162,6 +162,8 @@ class Point:
         n_adversarial: how many of them are adversarial.
         fit_s: wall time of the training, seconds (0 for row 0).
         scores: each of :data:`QUANTITIES` in [0, 1].
+        original: which original model the point retrains from (0 … K − 1 when a study
+            retrains from K independently trained originals; the unit of its intervals).
     """
 
     seed: int
@@ -170,10 +172,12 @@ class Point:
     n_adversarial: int
     fit_s: float
     scores: Mapping[str, float] = field(default_factory=dict)
+    original: int = 0
 
     def row(self) -> dict[str, float]:
         """Every quantity of the point, as one flat dict (a table row without the metric)."""
         return {
+            "original": self.original,
             "seed": self.seed,
             "step": self.step,
             "n_inputs": self.n_inputs,

@@ -69,7 +69,25 @@ CONDITIONING = (
     "only the retraining's shuffling, dropout and (c1) initial weights. The intervals and tests "
     "therefore speak about this one original model and pool, not about a newly trained one."
 )
-"""What the intervals and tests condition on (the summary and the study report say it)."""
+"""What the intervals and tests condition on with one original model (the summary and the
+study report say it)."""
+
+CONDITIONING_ORIGINALS = (
+    "The study retrains from {k} independently trained original models (train seeds), each "
+    "with its own attack, pool and metric orders, {s} seeds each. The unit of every interval "
+    "and test is the original: each original's mean over its seeds, then a t-interval over "
+    "the {k} originals ({df} degrees of freedom), so they cover the variation between "
+    "originals as well as the retraining's."
+)
+"""What they condition on with several originals (``{k}``, ``{s}``, ``{df}`` filled in)."""
+
+
+def conditioning(curves: Curves) -> str:
+    """What the intervals and tests over ``curves`` condition on, in words."""
+    k = curves.n_originals
+    if k == 1:
+        return CONDITIONING
+    return CONDITIONING_ORIGINALS.format(k=k, s=len(curves.seeds) // k, df=k - 1)
 
 
 def plot_accuracy(
@@ -105,8 +123,10 @@ def plot_accuracy(
             ax.fill_between(c.n_inputs, low, high, color=line.get_color(), alpha=0.12, lw=0)
         best = int(c.mean(c.selection).argmax())  # chosen on validation when there is one
         ax.plot(c.n_inputs[best], mean[best], "o", color=line.get_color())
-    n_seeds = len(next(iter(curves.values())).seeds) if curves else 0
-    band = f"; bands: 95 % CI over {n_seeds} seeds" if n_seeds > 1 else ""
+    first = next(iter(curves.values()), None)
+    n_units = 0 if first is None else len(first.units(first.values["fit_s"]))
+    unit = "originals" if first is not None and first.n_originals > 1 else "seeds"
+    band = f"; bands: 95 % CI over {n_units} {unit}" if n_units > 1 else ""
     ax.set(
         xlabel="Number of inputs",
         ylabel=f"{quantity.replace('_', ' ')} (mean{band})",
@@ -125,7 +145,8 @@ def plot_accuracy(
 def curve_rows(curves: Mapping[str, Curves], pool_size: int) -> list[dict[str, Any]]:
     """The long table: one row per (metric, seed, step) with every quantity.
 
-    Columns: metric, seed, step, n_inputs, fraction (of the pool), n_adversarial, each of
+    Columns: metric, original, seed, step, n_inputs, fraction (of the pool), n_adversarial,
+    each of
     :data:`~robust.retraining.QUANTITIES`, :data:`~robust.retraining.SELECTION` (when scored),
     fit_s.
     """
@@ -137,6 +158,7 @@ def curve_rows(curves: Mapping[str, Curves], pool_size: int) -> list[dict[str, A
                 rows.append(
                     {
                         "metric": name,
+                        "original": c.originals[i] if c.originals else 0,
                         "seed": seed,
                         "step": j + 1 - first,
                         "n_inputs": k,
@@ -197,6 +219,7 @@ def summary_document(
         "margin": margin,
         "alpha": ALPHA,
         "conditioning": CONDITIONING,
+        "originals": 1,
         "metrics": {},
         "headline": {},
         "headline_clean": {},
@@ -217,6 +240,7 @@ def summary_document(
             }
         }
         doc["selected_on"] = SELECTED_ON[c.selection]
+        doc["conditioning"], doc["originals"] = conditioning(c), c.n_originals
     others = [m for m in curves if m != baseline]
     if baseline not in curves or not others:
         doc["headline_note"] = (
@@ -288,7 +312,12 @@ def summary_markdown(
         context: name → value lines shown first (run ids, configuration, settings).
     """
     n = max((m["best_accuracy"]["n"] for m in doc["metrics"].values()), default=0)
-    ci = f"mean [95 % CI] over {n} seeds" if n > 1 else "one seed, no CI"
+    unit = (
+        "original models (each the mean over its seeds)"
+        if doc.get("originals", 1) > 1
+        else "seeds"
+    )
+    ci = f"mean [95 % CI] over {n} {unit}" if n > 1 else "one seed, no CI"
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {v}" for k, v in (context or {}).items()]
     lines += [
@@ -326,9 +355,11 @@ def summary_markdown(
                 lines += [f"- {h['line']}" for h in heads.values()]
         margin = doc.get("margin", MARGIN)
         alpha = doc.get("alpha", ALPHA)
+        several = doc.get("originals", 1) > 1
         lines += [
             "",
-            "Per seed: the mean over those budgets of accuracy(metric) − accuracy("
+            f"Per {'original (the mean over its seeds)' if several else 'seed'}: the mean "
+            "over those budgets of accuracy(metric) − accuracy("
             f"{doc['baseline']}) on the clean test split, the adversarial test set and both "
             "combined; seeds are paired (same shuffling, dropout and c1 initial weights). "
             "p: paired t-test of a zero difference; Holm: adjusted over this run's metrics, "

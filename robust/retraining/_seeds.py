@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -62,6 +63,7 @@ def retrain_seeds(
     *,
     on_point: Callable[[Point, nn.Module], None] | None = None,
     workers: int | Workers | None = None,
+    original_index: int = 0,
     **kwargs: Any,
 ) -> Repeated:
     """:func:`~robust.retraining.retrain` once per seed, keeping every point and the best model.
@@ -77,6 +79,8 @@ def retrain_seeds(
             ``tests``, ``val``, ``train`` and ``device``, whose processes (once open) several
             calls share. The points and models do not depend on it, except for the float
             rounding of each process's torch thread count.
+        original_index: stamped on every point (:attr:`Point.original`): which of a study's
+            original models ``original`` is.
         kwargs: the keyword arguments of :func:`~robust.retraining.retrain` other than
             ``seed`` (``fit_fn`` only with one worker).
 
@@ -93,30 +97,58 @@ def retrain_seeds(
                 for seed, order in orders.items()
                 for result in retrain(original, pool, order, config, steps, seed=seed, **kwargs)
             )
-            return _collect(results, on_point)
+            return _collect(results, on_point, original_index)
         shared = (kwargs.get(k) for k in ("tests", "val", "train"))
         workers = Workers(n, original, pool, *shared, kwargs.get("device", "auto"))  # not started
-    return _collect(workers._retrain(original, pool, orders, config, steps, **kwargs), on_point)
+    results = workers._retrain(original, pool, orders, config, steps, **kwargs)
+    return _collect(results, on_point, original_index)
 
 
 def _collect(
     results: Iterator[tuple[Point, nn.Module]],
     on_point: Callable[[Point, nn.Module], None] | None,
+    original_index: int = 0,
 ) -> Repeated:
-    """Hand each ``(point, model)`` to ``on_point`` in order and keep the best trained one."""
+    """Stamp each point with ``original_index``, hand each ``(point, model)`` to ``on_point``
+    in order and keep the best trained one."""
     points: list[Point] = []
     best: tuple[Point, nn.Module] | None = None
     with contextlib.closing(results):  # on an error, the fits still to come are cancelled
         for point, model in results:
+            point = dataclasses.replace(point, original=original_index)
             points.append(point)
             if on_point is not None:
                 on_point(point, model)
-            key = SELECTION if SELECTION in point.scores else "accuracy_combined"
-            if point.step and (best is None or point.scores[key] > best[0].scores[key]):
+            if point.step and (best is None or _better(point, best[0])):
                 best = (point, copy.deepcopy(model).cpu())
     if best is None:
         raise ConfigError("orders must name at least one seed")
     return Repeated(points, *best)
+
+
+def _better(point: Point, than: Point) -> bool:
+    """Whether ``point`` beats ``than`` on the selection score (validation accuracy, else the
+    combined test accuracy); a tie keeps ``than``."""
+    key = SELECTION if SELECTION in point.scores else "accuracy_combined"
+    return point.scores[key] > than.scores[key]
+
+
+def merge_originals(parts: Sequence[Mapping[str, Repeated]]) -> dict[str, Repeated]:
+    """One :class:`Repeated` per metric from the retrainings of several original models (one
+    mapping each, in original order, each with the same metrics): every point, and the best
+    model over all of them (ties: the earlier original)."""
+    if not parts:
+        raise ConfigError("parts must hold the retraining of at least one original")
+    merged = {}
+    for metric in parts[0]:
+        repeats = [part[metric] for part in parts]
+        best = repeats[0]
+        for r in repeats[1:]:
+            if _better(r.best, best.best):
+                best = r
+        points = [p for r in repeats for p in r.points]
+        merged[metric] = Repeated(points, best.best, best.best_model)
+    return merged
 
 
 def point_metrics(metric: str, point: Point) -> dict[str, float]:
@@ -145,6 +177,7 @@ def retrain_metrics(
     phase: Phase | None = None,
     log_metrics: LogMetrics | None = None,
     progress: bool = False,
+    original_index: int = 0,
 ) -> dict[str, Repeated]:
     """:func:`retrain_seeds` for each metric, sharing one set of worker processes.
 
@@ -163,6 +196,7 @@ def retrain_metrics(
             for every point, in order; e.g. ``StageRun.log_metrics``.
         progress: show a tqdm bar of the trained models on stderr (never when stderr is not a
             terminal).
+        original_index: which of a study's originals ``original`` is (stamped on the points).
 
     Returns:
         metric → its :class:`Repeated`, in the order of ``orders``.
@@ -209,5 +243,6 @@ def retrain_metrics(
                     device=device,
                     workers=fitters,
                     on_point=lambda point, _, m=metric: on_point(m, point),
+                    original_index=original_index,
                 )
     return results

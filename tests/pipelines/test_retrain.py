@@ -138,7 +138,13 @@ def test_figures_tables_and_best_models(runs, c2):
         for x in ("png", "svg")
     }
     rows = _table(c2, "curves")
-    assert len(rows) == 3 * 2 * 5 and list(rows[0])[:4] == ["metric", "seed", "step", "n_inputs"]
+    assert len(rows) == 3 * 2 * 5 and list(rows[0])[:5] == [
+        "metric",
+        "original",
+        "seed",
+        "step",
+        "n_inputs",
+    ]
     assert [r["metric"] for r in _table(c2, "summary")] == ["deepgini", "entropy", "random"]
     best = json.loads(_artifact(c2, "best/best.json").read_text())
     assert set(best) == {"deepgini", "entropy", "random"}
@@ -423,6 +429,83 @@ def test_main_passes_budgets_to_every_retrain_stage():
     assert all(s.kw["budgets"] == "auto" for s in _study.plan(main.Params()) if "budgets" in s.kw)
     with pytest.raises(ConfigError, match=r"^budgets=seed exists for gtsrb, .*dataset='digits'$"):
         _study.plan(main.Params(budgets="seed"))
+
+
+def test_main_passes_originals_and_margin_to_every_retrain_stage():
+    from pipelines import _study, main
+
+    stages = {s.name: s for s in _study.plan(main.Params(originals=3, margin=0.02))}
+    extra = [n for n in stages if n.startswith("original")]
+    assert extra == [f"original{k}.{s}" for k in (2, 3) for s in ("train", "attack", "metric")]
+    assert [stages[f"original{k}.train"].kw["init_seed"] for k in (2, 3)] == [1, 2]
+    assert stages["original2.train"].kw["seed"] == 0  # the same split as the study's original
+    assert stages["original3.attack"].kw == stages["attack.guided_retraining"].kw
+    assert stages["original3.attack"].upstream == {"model_run": "original3.train"}
+    for c in ("c1", "c2", "c3"):
+        r = stages[f"retrain.{c}"]
+        assert r.upstream == {"metric_run": ("metric", "original2.metric", "original3.metric")}
+        assert r.kw["margin"] == 0.02
+    assert not any(n.startswith("original") for n in (s.name for s in _study.plan(main.Params())))
+    with pytest.raises(ConfigError, match=r"^originals must be at least 1, but got originals=0$"):
+        main.Params(originals=0)
+
+
+def test_two_originals_make_the_original_the_unit_of_the_intervals(tmp_path):
+    """Two independently trained originals (init seeds 0 and 1, one split), each attacked and
+    scored: the retrain run's points carry their original, the seeds run on per original, and
+    each comparison is over the two originals' means."""
+    with isolated_store(tmp_path):
+        fgsm = attack.Params(method="fgsm", quiet=True)
+        scored = []
+        for init_seed in (0, 1):
+            model_run = train.main(train.Params(epochs=2, init_seed=init_seed, quiet=True))
+            attack_run = attack.main(dataclasses.replace(fgsm, model_run=model_run))
+            scored.append(
+                metric.main(
+                    metric.Params(
+                        attack_run=attack_run, metrics=("deepgini", "random"), quiet=True
+                    )
+                )
+            )
+        client = MlflowClient()
+        models_ = [client.get_run(m).data.tags["robust.upstream.model"] for m in scored]
+        weights = [load_file(_artifact(m, "model/model.safetensors")) for m in models_]
+        assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+        p = retrain.Params(
+            metric_run=tuple(scored), metrics=("deepgini", "random"), steps=4, seeds=2, **FAST
+        )
+        run_id = retrain.main(p)
+        r = client.get_run(run_id)
+        assert r.data.params["metric_run"] == ",".join(scored)
+        assert r.data.tags["robust.upstream.metric.2"] == scored[1]
+        assert r.data.tags["robust.upstream.model.2"] == models_[1]
+        rows = _table(run_id, "curves")
+        assert {(row["original"], row["seed"]) for row in rows} == {
+            ("0", "0"), ("0", "1"), ("1", "2"), ("1", "3"),
+        }  # fmt: skip
+        doc = json.loads(_artifact(run_id, "summary.json").read_text())
+        assert doc["originals"] == 2 and "2 independently trained" in doc["conditioning"]
+        h = doc["headline"]["deepgini"]
+        assert h["n"] == 2 and h["unit"] == "original" and "over 2 originals" in h["line"]
+        budget = h["n_inputs"]
+
+        def acc(metric_name, original):
+            return [
+                float(row["accuracy_combined"])
+                for row in rows
+                if row["metric"] == metric_name and row["original"] == original
+                and int(row["n_inputs"]) in budget
+            ]  # fmt: skip
+
+        per_original = [
+            sum(a - b for a, b in zip(acc("deepgini", o), acc("random", o), strict=True))
+            / len(acc("random", o))
+            for o in ("0", "1")
+        ]
+        assert h["per_seed"] == pytest.approx(per_original)
+        assert "over 2 original models" in _artifact(run_id, "summary.md").read_text()
+        with pytest.raises(ConfigError, match=r"^metric_run must name metric runs on distinct"):
+            retrain.main(dataclasses.replace(p, metric_run=(scored[0], scored[0])))
 
 
 def test_help_lists_every_parameter():

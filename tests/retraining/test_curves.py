@@ -127,6 +127,42 @@ def test_summarise_reads_the_test_accuracy_at_the_step_chosen_on_validation():
     assert summarise(without, 40)["best_accuracy"].mean == pytest.approx(0.85)
 
 
+def _clustered(acc: dict[tuple[int, int], list[float]], n_inputs=(10, 20)) -> Curves:
+    """Curves from (original, seed) → a row of combined accuracy (other quantities copy it)."""
+    return Curves.from_points(
+        Point(seed, j + 1, k, 0, 1.0, dict.fromkeys(QUANTITIES, a), original=o)
+        for (o, seed), row in acc.items()
+        for j, (k, a) in enumerate(zip(n_inputs, row, strict=True))
+    )
+
+
+def test_with_several_originals_the_unit_is_the_original():
+    """Two originals × two seeds: intervals and tests are over the two originals' means."""
+    metric = _clustered(
+        {(0, 0): [0.6, 0.7], (0, 1): [0.8, 0.9], (1, 2): [0.5, 0.5], (1, 3): [0.7, 0.9]}
+    )
+    random = _clustered(
+        {(0, 0): [0.5, 0.6], (0, 1): [0.6, 0.7], (1, 2): [0.5, 0.5], (1, 3): [0.6, 0.6]}
+    )
+    assert metric.originals == (0, 0, 1, 1) and metric.n_originals == 2
+    units = metric.units(metric.values["accuracy_combined"])
+    np.testing.assert_allclose(units, [[0.7, 0.8], [0.6, 0.7]])
+    best = summarise(metric, pool_size=20)["best_accuracy"]
+    assert best.n == 2 and best.mean == pytest.approx(((0.7 + 0.9) / 2 + (0.5 + 0.9) / 2) / 2)
+    low, high = metric.ci()
+    assert high[0] - low[0] == pytest.approx(2 * T1 * 0.1 / 2)  # two means 0.7, 0.6: s = 0.0707
+    (c,) = compare({"m": metric, "random": random}, 20, budget=1.0).values()
+    # per original: mean over seeds and both budgets of the difference
+    per = [np.mean([0.1, 0.1, 0.2, 0.2]), np.mean([0.0, 0.0, 0.1, 0.3])]
+    assert c.per_seed == pytest.approx(per) and c.interval.n == 2 and c.unit == "original"
+    assert c.p_value == pytest.approx(stats.ttest_1samp(per, 0).pvalue)
+    assert "over 2 originals" in c.line() and c.as_dict()["unit"] == "original"
+    one = _clustered({(0, 0): [0.6, 0.7], (0, 1): [0.8, 0.9]})
+    assert one.n_originals == 1 and one.units(np.ones((2, 3))).shape == (2, 3)
+    with pytest.raises(DataError, match="must share seeds and budgets"):
+        compare({"m": metric, "random": _clustered({(0, 0): [0.5, 0.6], (1, 1): [0.5, 0.5]})}, 20)
+
+
 def test_budget_mask_includes_the_boundary_and_never_row_0():
     assert budget_mask(np.array([0, 6, 12, 13, 40]), 40, 0.3).tolist() == [
         False,
@@ -295,7 +331,7 @@ def test_compare_defaults_and_limits():
         "ci_low": default.interval.low, "ci_high": default.interval.high, "n": 2,
         "verdict": default.verdict, "quantity": "accuracy_combined",
         "p_value": default.p_value, "p_holm": default.p_holm, "margin": 0.01,
-        "p_tost": default.p_tost, "p_tost_holm": default.p_tost_holm,
+        "p_tost": default.p_tost, "p_tost_holm": default.p_tost_holm, "unit": "seed",
     }  # fmt: skip
     one = compare({"m": curves([10], [[0.6]]), "random": curves([10], [[0.5]])}, 100).values()
     assert [c.as_dict()["p_value"] for c in one] == [None]  # NaN → None (JSON)

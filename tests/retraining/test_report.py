@@ -13,12 +13,15 @@ import torch
 from robust import models
 from robust.data import Split
 from robust.retraining import (
+    CONDITIONING,
     CONFIGS,
     QUANTITIES,
     STYLES,
+    Curves,
     EvalSets,
     Point,
     Repeated,
+    conditioning,
     curve_rows,
     flat_metrics,
     plot_accuracy,
@@ -77,6 +80,7 @@ def test_curve_rows_are_long_format(three):
     assert len(rows) == 3 * 3 * 4
     assert list(rows[0]) == [
         "metric",
+        "original",
         "seed",
         "step",
         "n_inputs",
@@ -290,3 +294,28 @@ def test_report_context_lines():
         "original model": "accuracy_clean 0.5000",
         "best step chosen on": "the combined test set (the seed's choice: optimistic)",
     }
+
+
+def test_the_report_says_the_unit_is_the_original_when_there_are_several():
+    points = [
+        Point(seed, j, k, 0, 1.0, dict.fromkeys(QUANTITIES, 0.5 + 0.01 * (seed + j)), original=o)
+        for o, seeds in ((0, (0, 1)), (1, (2, 3)), (2, (4, 5)))
+        for seed in seeds
+        for j, k in enumerate(N)
+    ]
+    c = Curves.from_points(points)
+    doc = summary_document({"nc": c, "random": c}, 40, budget=0.5)
+    assert doc["originals"] == 3 and doc["conditioning"] == conditioning(c)
+    assert "3 independently trained original models" in doc["conditioning"]
+    assert "2 seeds each" in doc["conditioning"] and "2 degrees of freedom" in doc["conditioning"]
+    md = summary_markdown(doc, title="t")
+    assert "over 3 original models (each the mean over its seeds)" in md
+    assert "Per original (the mean over its seeds)" in md
+    assert summary_document({"nc": three_like(), "random": three_like()}, 40)["conditioning"] == (
+        CONDITIONING
+    )
+    assert {r["original"] for r in curve_rows({"nc": c}, 40)} == {0, 1, 2}
+
+
+def three_like() -> Curves:
+    return curves(N, [[0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.9]])

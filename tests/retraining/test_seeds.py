@@ -86,3 +86,31 @@ def test_retrain_metrics_checks_workers_before_any_work(original, pool, tests):
         retraining.retrain_metrics(
             original, pool, orders, "c2", 2, train=TRAIN, val=None, tests=tests, workers=0
         )
+
+
+def test_merge_originals_keeps_every_point_and_the_best_over_all_originals():
+    def repeated(original: int, val: list[float]) -> retraining.Repeated:
+        points = [
+            Point(s, 1, 10, 0, 1.0, {"accuracy_combined": 0.5, retraining.SELECTION: v}, original)
+            for s, v in enumerate(val)
+        ]
+        best = max(points, key=lambda p: p.scores[retraining.SELECTION])
+        return retraining.Repeated(points, best, torch.nn.Linear(1, 1))
+
+    parts = [{"nc": repeated(0, [0.6, 0.7])}, {"nc": repeated(1, [0.8, 0.5])}]
+    merged = retraining.merge_originals(parts)["nc"]
+    assert merged.points == parts[0]["nc"].points + parts[1]["nc"].points
+    assert merged.best is parts[1]["nc"].best and merged.best_model is parts[1]["nc"].best_model
+    tie = [{"nc": repeated(0, [0.8])}, {"nc": repeated(1, [0.8])}]
+    assert retraining.merge_originals(tie)["nc"].best.original == 0  # the earlier original
+    with pytest.raises(ConfigError, match="at least one original"):
+        retraining.merge_originals([])
+
+
+def test_retrain_seeds_stamps_the_original_on_every_point(original, pool, tests, recorder):
+    order = np.arange(len(pool))
+    result = retraining.retrain_seeds(
+        original, pool, {0: order}, "c2", 2, train=TRAIN, val=None, tests=tests, device="cpu",
+        fit_fn=recorder, original_index=2,
+    )  # fmt: skip
+    assert {p.original for p in result.points} == {2} and result.best.original == 2
