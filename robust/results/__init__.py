@@ -22,14 +22,18 @@ from robust.results._query import (
     robustness_matrix,
     runs,
 )
+from robust.results.replication import Replication, compare_to_seed, reference_curves
 from robust.results.report import write_study_report
 
 __all__ = [
     "COST_COLUMNS",
     "CURVE_COLUMNS",
     "RUN_COLUMNS",
+    "Replication",
+    "compare_to_seed",
     "costs",
     "load_model",
+    "reference_curves",
     "retraining_curves",
     "robustness_matrix",
     "runs",

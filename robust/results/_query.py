@@ -36,6 +36,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "run_id",
     "config",
     "metric",
+    "original",
     "seed",
     "step",
     "n_inputs",
@@ -46,6 +47,7 @@ CURVE_COLUMNS: tuple[str, ...] = (
     "accuracy_combined",
     "precision_macro",
     "recall_macro",
+    "val_accuracy",
     "fit_s",
 )
 """The columns of :func:`retraining_curves`, in order."""
@@ -134,11 +136,13 @@ def retraining_curves(run: str) -> pd.DataFrame:
     Returns:
         Long format, one row per (run, metric, seed, step), with the columns of
         :data:`CURVE_COLUMNS`: ``run_id``, ``config`` (``c1``/``c2``/``c3``), ``metric``
-        (guidance metric), ``seed``, ``step`` (0 is the original model in ``c2``/``c3``),
+        (guidance metric), ``original`` (which original model: 0 unless the run retrained
+        from several), ``seed``, ``step`` (0 is the original model in ``c2``/``c3``),
         ``n_inputs`` (retraining inputs), ``fraction`` (of the pool), ``n_adversarial`` (of those
         inputs), ``accuracy_clean``, ``accuracy_adversarial``, ``accuracy_combined``,
-        ``precision_macro``, ``recall_macro`` (on the combined test set, all in [0, 1]) and
-        ``fit_s`` (training seconds).
+        ``precision_macro``, ``recall_macro`` (on the combined test set, all in [0, 1]),
+        ``val_accuracy`` (on the selection set the best step is chosen on; NaN with
+        ``select_on=test``) and ``fit_s`` (training seconds).
 
     Raises:
         ConfigError: an unknown run id, or a run that is neither a retrain run nor a parent
