@@ -174,9 +174,11 @@ def _retraining(r: _Report, children: dict[str, Any]) -> None:
         r.text(
             f"Pool: {context.get('pool', doc['pool_size'])}. Budgets: "
             f"{context.get('budgets', '')}. Seeds: {context.get('seeds', '')}. Training: "
-            f"{context.get('training', '')}. Accuracy on the clean + adversarial test sets "
-            "combined, and (when the run has them) on the clean and the adversarial test set "
-            "alone (mean over seeds, band: 95 % CI)."
+            f"{context.get('training', '')}. Best step chosen on "
+            f"{context.get('best step chosen on', 'the combined test set')}. Accuracy on the "
+            "clean + adversarial test sets combined, and (when the run has them) on the clean "
+            "and the adversarial test set alone (mean over seeds, band: 95 % CI"
+            f"{' over the originals' if doc.get('originals', 1) > 1 else ''})."
         )
         for art in store.client().list_artifacts(run_id, "figures"):
             if art.path.endswith(".png"):
@@ -197,7 +199,9 @@ def _retraining(r: _Report, children: dict[str, Any]) -> None:
     r.text(
         "Per configuration, metrics ranked by the area under the mean accuracy curve (AUC, "
         "normalised by the pool size; of combined, clean and adversarial accuracy); each value "
-        "is the mean over seeds with its 95 % t-interval (per comparison, not adjusted). Δ vs "
+        "is the mean over seeds with its 95 % t-interval (per comparison, not adjusted). "
+        "Accuracy at best: the combined test accuracy at each seed's best step, chosen on "
+        "validation (the selection set), never on test; inputs at best: that step's budget. Δ vs "
         "random: paired difference in combined accuracy at budgets up to the headline fraction "
         "of the pool. p (Holm): its paired t-test p-value Holm-adjusted over every metric × "
         "configuration comparison of this study (per endpoint); the verdict reads the adjusted "
@@ -294,11 +298,12 @@ def _ranking_rows(
                 "AUC adversarial": (
                     _interval(s["auc_adversarial"]) if "auc_adversarial" in s else ""
                 ),
-                "best accuracy": _interval(s["best_accuracy"]),
+                "accuracy at best": _interval(s["best_accuracy"]),
+                "inputs at best": (_interval(s["best_n_inputs"]) if "best_n_inputs" in s else ""),
                 "Δ vs random": _interval(head) if head else _no_headline(m, doc),
                 "p (Holm)": _round(t.get("p_holm_study"), 4),
                 "verdict": t.get("verdict", head["verdict"] if head else ""),
-                "seeds": s["auc"]["n"],
+                "n": f"{s['auc']['n']} {'originals' if doc.get('originals', 1) > 1 else 'seeds'}",
                 "_auc": s["auc"]["mean"],
                 "_low": s["auc"]["ci_low"],
                 "_high": s["auc"]["ci_high"],
