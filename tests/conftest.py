@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,16 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+# Tests never write to the user's store: a test without a store of its own (and every
+# subprocess it starts) gets this session's throwaway one, never ./mlruns or a server the
+# user's MLFLOW_TRACKING_URI names; _never_the_users_store fails any test that still does.
+ROOT = Path(__file__).resolve().parents[1]
+USER_STORE = ROOT / "mlruns"
+_SESSION_STORE = Path(tempfile.mkdtemp(prefix="robust-tests-store-"))
+os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{_SESSION_STORE}/mlflow.db"
+for _name in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+    os.environ.pop(_name, None)
 
 
 # Under CI=true a skipped test fails the run, except a CUDA-only test (tests/markers.py) on a
@@ -71,6 +82,30 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
         for node, reason in forbidden:
             terminalreporter.line(f"  SKIPPED {node}: {reason}", red=True)
+
+
+def _store_state() -> dict[str, int]:
+    """Every file and folder under ./mlruns with its modification time."""
+    if not USER_STORE.exists():
+        return {}
+    return {str(p.relative_to(USER_STORE)): p.stat().st_mtime_ns for p in USER_STORE.rglob("*")}
+
+
+@pytest.fixture(autouse=True)
+def _never_the_users_store(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that creates, changes or removes anything under the project's ./mlruns."""
+    before = _store_state()
+    yield
+    after = _store_state()
+    if after != before:
+        changed = sorted(
+            {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+        )
+        pytest.fail(
+            f"{request.node.nodeid} wrote into the user's store {USER_STORE}: "
+            f"{', '.join(changed[:5])}{' …' if len(changed) > 5 else ''}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

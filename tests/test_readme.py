@@ -63,7 +63,7 @@ def test_dgn_custom_loss_example_runs(tmp_path, monkeypatch):
 
 def _python_block(heading: str) -> str:
     text = (ROOT / "README.md").read_text()
-    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     (code,) = re.findall(r"```python\n(.+?)\n```", section, re.S)
     return code
 
