@@ -5,7 +5,8 @@ Inputs: ``model_run`` (a train run; default the newest FINISHED one for ``datase
 and ``tuned_run`` (a tune run whose ``tuned/weights.json`` sets the weights not given).
 Params: see ``Params``; ``preset=guided_retraining`` is seed 000's mix (L2-BIM, L1-BIM and
 L∞-FGSM in thirds at ε = 0.05 over ``n_adv`` drawn inputs per split); ``method=dgn`` trains
-one generator per class on ``dgn_split`` with ``loss`` (seed 004), then generates.
+one generator per class on ``dgn_split`` with ``loss`` (seed 004), then generates; by default
+training sees the ε-clipped output (``dgn_clip``) and nce's cross-entropy is capped (``p_min``).
 Metrics, per split S: ``S/clean_accuracy``, ``S/accuracy`` (the source model on the
 adversarial set), ``S/success_rate``, ``S/linf_mean``, ``S/linf_max``, ``S/l2_mean``,
 ``S/l2_max``, ``S/samples_per_s``; with the preset also ``S/<attack>/accuracy``.
@@ -67,6 +68,9 @@ class Params(_params.Common):
     """dgn: susp's suspicious-unit weight λ; auto: 0.5."""
     gamma: float | None = None
     """dgn: susp's other-unit weight γ; auto: 0.5."""
+    p_min: float | None = None
+    """dgn nce: each input's cross-entropy is capped at -log p_min, in [0, 1); 0 is the seed's
+    unbounded term; auto: 0.01."""
     dgn_epochs: int | None = None
     """dgn: epochs per class; auto: seed 004's for mnist/fashion/cifar10, 100 on digits."""
     dgn_lr: float | None = None
@@ -83,8 +87,14 @@ class Params(_params.Common):
     """dgn susp: suspiciousness measure, tarantula, ochiai or dstar."""
     star: float = 2.0
     """dgn susp: the star of dstar."""
-    spectrum_inputs: str = "fgsm"
-    """dgn susp: hit spectra over each class's inputs and their FGSM counterparts, or clean."""
+    spectrum_inputs: str = "noise"
+    """dgn susp: hit spectra over each class's inputs and random-sign ±ε copies (noise: no
+    attack oracle, so every loss stands on equal footing), their FGSM copies (fgsm), or the
+    inputs alone (clean, the seed; on a split the model gets all right every unit scores 0)."""
+    dgn_clip: str = "straight_through"
+    """dgn: what training sees of the ε-clip: straight_through (the clipped output, gradient
+    passed through the clamp), tanh (x + eps * tanh((x_gen - x) / eps), also at generation) or
+    generation (the raw output; the clip only at generation, as the seed)."""
     route: str = "label"
     """dgn: each input goes to the generator of its label (seed 004) or of its prediction."""
     misclassified_only: bool = False
@@ -103,7 +113,7 @@ class Params(_params.Common):
             "method": attacks.METHODS, "norm": attacks.NORMS, "dgn_split": SPLITS,
             "loss": dgn.LOSSES, "architecture": ("auto", *dgn.ARCHITECTURES),
             "measure": faults.MEASURES, "spectrum_inputs": dgn.SPECTRUM_INPUTS,
-            "route": dgn.ROUTES,
+            "dgn_clip": dgn.CLIPS, "route": dgn.ROUTES,
         }  # fmt: skip
         for name, allowed in choices.items():
             _cli.check_choice(name, getattr(self, name), allowed)
@@ -117,6 +127,8 @@ class Params(_params.Common):
             dgn.LOSSES[self.loss].resolve({w: getattr(self, w) for w in dgn.WEIGHTS})
         for name in ("star", "dgn_lr", "step_size"):
             _cli.check_min(name, getattr(self, name), 0, strict=True)
+        if self.p_min is not None and not 0 <= self.p_min < 1:
+            raise ConfigError(f"p_min must be in [0, 1) (0: no bound), but got p_min={self.p_min}")
         if self.eps is not None:
             attacks.check_eps(self.eps, self.norm)  # L2/L1 again once the inputs are known
         for name in ("steps", "restarts", "batch_size", "n_adv", "dgn_epochs", "dgn_batch_size",

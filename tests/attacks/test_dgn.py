@@ -101,7 +101,7 @@ def test_lrp_loss_is_eq_4_1(trained):
 def test_nce_loss_is_eq_4_2(trained):
     x, x_gen = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
     ctx = LossContext(trained, 4, 0.3)
-    got = dgn.LOSSES["nce"].fn(x, x_gen, ctx, alpha=2.0, beta=0.5)
+    got = dgn.LOSSES["nce"].fn(x, x_gen, ctx, alpha=2.0, beta=0.5, p_min=0.0)  # the seed's
     ce = F.cross_entropy(trained(x_gen), torch.full((6,), 4))
     assert got.item() == pytest.approx((2.0 * ((x - x_gen) ** 2).mean() - 0.5 * ce).item(), 1e-6)
 
@@ -411,14 +411,18 @@ def mislabelled(digits):
             {"measure": "dstar", "star": 3.0, "spectrum_inputs": "clean", "threshold": 0.5},
             id="dstar-threshold",
         ),
-        pytest.param({"measure": "ochiai", "k": 3, "eps": 0.2}, id="ochiai-fgsm"),
+        pytest.param(
+            {"measure": "ochiai", "k": 3, "eps": 0.2, "spectrum_inputs": "fgsm"}, id="ochiai-fgsm"
+        ),
+        pytest.param({"k": 4, "eps": 0.3}, id="tarantula-noise"),  # the default spectra
     ],
 )
 def test_suspicious_units_are_the_faults_top_k_of_each_class_s_spectrum(
     trained, mislabelled, options
 ):
     """An independent route to the suspiciousness property: per class, the hit spectra of its
-    own inputs (and, with ``spectrum_inputs="fgsm"``, their FGSM(ε) versions) from
+    own inputs (and their FGSM(ε) versions with ``spectrum_inputs="fgsm"``, or their
+    random-sign ±ε copies with the default ``"noise"``) from
     robust.models.activations, scored by the measure and selected by faults.top_suspicious
     (k = 20, seed 004's, by default)."""
     from robust import faults
@@ -432,8 +436,13 @@ def test_suspicious_units_are_the_faults_top_k_of_each_class_s_spectrum(
     measure = options.get("measure", "tarantula")
     for c in classes:
         xc, yc = x[y == c], y[y == c]
-        if options.get("spectrum_inputs", "fgsm") == "fgsm":
+        kind = options.get("spectrum_inputs", "noise")
+        if kind == "fgsm":
             xc, yc = torch.cat([xc, fgsm(trained, xc, yc, options["eps"])]), yc.repeat(2)
+        elif kind == "noise":  # ±ε per element, signs drawn from a generator seeded by the class
+            g = torch.Generator().manual_seed(c)
+            signs = torch.randint(0, 2, xc.shape, generator=g).float() * 2 - 1
+            xc, yc = torch.cat([xc, (xc + options["eps"] * signs).clamp(0, 1)]), yc.repeat(2)
         with torch.no_grad():
             correct = (trained(xc).argmax(1) == yc).numpy()
         assert not correct.all()

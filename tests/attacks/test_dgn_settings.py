@@ -36,7 +36,8 @@ def test_auto_settings_are_the_loss_defaults_and_the_dataset_schedule():
     }  # fmt: skip
     given = {"alpha": 2, "beta": None, "dgn_epochs": 3, "dgn_lr": None, "dgn_batch_size": 7}
     assert dgn.resolve_settings("cifar10", "nce", given) == {
-        "alpha": 2.0, "beta": 1.0, "dgn_epochs": 3, "dgn_lr": 1e-4, "dgn_batch_size": 7,
+        "alpha": 2.0, "beta": 1.0, "p_min": 0.01, "dgn_epochs": 3, "dgn_lr": 1e-4,
+        "dgn_batch_size": 7,
     }  # fmt: skip
     assert dgn.resolve_settings("digits", "lrp", {"dgn_lr": 0.5}) == {
         "alpha": 0.5, "dgn_epochs": 100, "dgn_lr": 0.5, "dgn_batch_size": 16,
@@ -44,7 +45,7 @@ def test_auto_settings_are_the_loss_defaults_and_the_dataset_schedule():
 
 
 def test_a_weight_the_loss_does_not_take_is_refused():
-    with pytest.raises(ConfigError, match=r"^the nce loss takes the weights alpha, beta, but got"):
+    with pytest.raises(ConfigError, match=r"^the nce loss takes the weights alpha, beta, p_min, "):
         dgn.resolve_settings("mnist", "nce", {"lam": 0.1, "gamma": None})
 
 
@@ -57,17 +58,18 @@ def test_train_options_are_train_s_arguments_with_its_defaults(trained, digits):
     defaults = {
         name: p.default
         for name, p in inspect.signature(dgn.train).parameters.items()
-        if name in ("architecture", "k", "measure", "star", "spectrum_inputs")
+        if name in ("architecture", "k", "measure", "star", "spectrum_inputs", "clip")
     }
     assert options == {
         "loss": "nce", "eps": 0.25, "epochs": 1, "lr": 2e-3, "batch_size": 32, "alpha": 3.0,
     } | defaults  # fmt: skip
     chosen = {"architecture": "fitting", "k": 4, "measure": "dstar", "star": 3.0}
     chosen |= {"spectrum_inputs": "clean", "lam": 0.1}
-    options = dgn.train_options(settings | chosen)
-    assert {k: options[k] for k in chosen} == chosen
+    options = dgn.train_options(settings | chosen | {"dgn_clip": "tanh"})
+    assert {k: options[k] for k in chosen} == chosen and options["clip"] == "tanh"
     x, y = digits.train.x[:40], digits.train.y[:40]
-    options = dgn.train_options(settings | chosen | {"loss": "susp", "alpha": None})
+    susp = {"loss": "susp", "alpha": None, "dgn_clip": "generation"}
+    options = dgn.train_options(settings | chosen | susp)
     gens = dgn.train(trained, x, y, **options, progress=False)
     assert gens.eps == 0.25
     assert {k: gens.spec[k] for k in ("epochs", "lr", "batch_size", "loss")} == {
@@ -77,6 +79,7 @@ def test_train_options_are_train_s_arguments_with_its_defaults(trained, digits):
         k: v for k, v in chosen.items() if k != "lam"
     }
     assert gens.spec["weights"] == {"alpha": 0.8, "lam": 0.1, "gamma": 0.5}
+    assert gens.clip == "generation"
 
 
 class _Recording(dict):

@@ -22,7 +22,8 @@ def small(digits):
 
 def test_defaults_are_seed_004_s():
     """Adam at 1e-3 for 50 epochs in batches of 100 (notes §3), the nce loss, Tarantula with
-    D*'s star 2, activations above 0 as hits, FGSM spectra, a progress bar."""
+    D*'s star 2, activations above 0 as hits, a progress bar; not the seed's: FGSM spectra and
+    training through the ε-clip."""
     defaults = {
         n: p.default for n, p in inspect.signature(dgn.train).parameters.items()
         if p.default is not inspect.Parameter.empty
@@ -30,7 +31,8 @@ def test_defaults_are_seed_004_s():
     assert defaults == {
         "loss": "nce", "epochs": 50, "lr": 1e-3, "batch_size": 100, "architecture": "auto",
         "classes": None, "k": None, "rule": "epsilon", "measure": "tarantula", "star": 2.0,
-        "threshold": 0.0, "spectrum_inputs": "fgsm", "seed": 0, "on_epoch": None,
+        "threshold": 0.0, "spectrum_inputs": "noise", "clip": "straight_through", "seed": 0,
+        "on_epoch": None,
         "progress": True, "init": None,
     }  # fmt: skip
 
@@ -44,7 +46,11 @@ def test_defaults_are_seed_004_s():
         ({"batch_size": 0}, "batch_size must be an integer of at least 1, but got batch_size=0"),
         (
             {"spectrum_inputs": "pgd"},
-            "spectrum_inputs must be one of fgsm, clean, but got spectrum_inputs='pgd'",
+            "spectrum_inputs must be one of fgsm, noise, clean, but got spectrum_inputs='pgd'",
+        ),
+        (
+            {"clip": "none"},
+            "clip must be one of straight_through, tanh, generation, but got clip='none'",
         ),
     ],
 )
@@ -63,7 +69,8 @@ def test_the_spec_records_the_settings(trained, small):
     spec = gens.spec
     assert spec["num_classes"] == 4  # classes 0..3: the largest trained one + 1
     assert (spec["seed"], spec["epochs"], spec["lr"], spec["batch_size"]) == (7, 1, 2e-3, 5)
-    assert spec["weights"] == {"alpha": 1.0, "beta": 2.0}
+    assert spec["weights"] == {"alpha": 1.0, "beta": 2.0, "p_min": 0.01}
+    assert (spec["clip"], spec["spectrum_inputs"]) == ("straight_through", "noise")
     assert (spec["architecture"], spec["input_shape"], spec["loss"]) == (
         "digits",
         [1, 8, 8],
@@ -108,9 +115,13 @@ def test_a_step_moves_the_weights_and_a_tiny_rate_barely(trained, small):
 def test_susp_spectra_use_the_training_eps(trained, small):
     """The suspicious units of spectrum_inputs=fgsm are those of FGSM at the training ε."""
     x, y = small
-    gens = dgn.train(trained, x, y, "susp", eps=0.2, epochs=1, batch_size=5, k=4, progress=False)
-    want = dgn.PROPERTIES["suspicious"](trained, x, y, [0, 1, 2, 3], eps=0.2, k=4)
-    other = dgn.PROPERTIES["suspicious"](trained, x, y, [0, 1, 2, 3], eps=0.05, k=4)
+    gens = dgn.train(
+        trained, x, y, "susp", eps=0.2, epochs=1, batch_size=5, k=4, spectrum_inputs="fgsm",
+        progress=False,
+    )  # fmt: skip
+    suspicious = dgn.PROPERTIES["suspicious"]
+    want = suspicious(trained, x, y, [0, 1, 2, 3], eps=0.2, k=4, spectrum_inputs="fgsm")
+    other = suspicious(trained, x, y, [0, 1, 2, 3], eps=0.05, k=4, spectrum_inputs="fgsm")
     for c in range(4):
         got = gens.properties[c]["suspicious"]
         assert {n: v.tolist() for n, v in got.items()} == {

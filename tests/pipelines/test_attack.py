@@ -13,6 +13,7 @@ from pipelines import attack, train
 from robust import tracking
 from robust.attacks import lp
 from robust.errors import ConfigError
+from robust.tracking import cache
 
 
 @pytest.fixture
@@ -107,6 +108,27 @@ def test_without_a_train_run_the_error_says_what_to_run(mlflow_store):
         ),
         pytest.param(["--preset", "x"], "preset must be one of guided_retraining", id="preset"),
         pytest.param(["--steps", "0"], "steps must be at least 1", id="steps"),
+        pytest.param(
+            ["--dgn_clip", "sign"],
+            "^dgn_clip must be one of straight_through, tanh, generation, but got "
+            "dgn_clip='sign'$",
+            id="dgn_clip",
+        ),
+        pytest.param(
+            ["--spectrum_inputs", "pgd"],
+            "^spectrum_inputs must be one of fgsm, noise, clean, but got spectrum_inputs='pgd'$",
+            id="spectrum_inputs",
+        ),
+        pytest.param(
+            ["--method", "dgn", "--p_min", "1"],
+            r"^p_min must be in \[0, 1\) \(0: no bound\), but got p_min=1.0$",
+            id="p_min",
+        ),
+        pytest.param(
+            ["--method", "dgn", "--loss", "lrp", "--p_min", "0.1"],
+            "^the lrp loss takes the weights alpha, but got p_min$",
+            id="p_min-lrp",
+        ),
     ],
 )
 def test_bad_parameters(argv, message):
@@ -114,3 +136,23 @@ def test_bad_parameters(argv, message):
 
     with pytest.raises(ConfigError, match=message):
         _cli.parse(attack.Params, argv)
+
+
+def test_dgn_objective_settings_are_resolved_and_part_of_the_reuse_key(model_run):
+    """dgn_clip, p_min and spectrum_inputs reach the logged params (p_min resolved from auto),
+    and a run that differs in one of them is a new run, not a reuse."""
+    common = {"method": "dgn", "dgn_epochs": 1, "splits": ("test",), "quiet": True}
+    first = attack.main(attack.Params(**common))
+    client = MlflowClient()
+    params = client.get_run(first).data.params
+    assert (params["dgn_clip"], params["spectrum_inputs"]) == ("straight_through", "noise")
+    assert params["p_min"] == "0.01"
+    assert attack.main(attack.Params(**common)) == first
+    keys = {client.get_run(first).data.tags[cache.KEY_TAG]}
+    for change in ({"dgn_clip": "generation"}, {"p_min": 0.0}, {"spectrum_inputs": "clean"}):
+        other = attack.main(attack.Params(**common, **change))
+        assert other != first
+        keys.add(client.get_run(other).data.tags[cache.KEY_TAG])
+        m = client.get_run(other).data.metrics
+        assert m["test/linf_max"] <= 0.3 + 1e-6
+    assert len(keys) == 4

@@ -100,16 +100,26 @@ def _add(a: faults.Spectrum, b: faults.Spectrum) -> faults.Spectrum:
     return faults.Spectrum(a.ncs + b.ncs, a.nus + b.nus, a.ncf + b.ncf, a.nuf + b.nuf)
 
 
+def sign_noise(x: Tensor, eps: float, *, seed: int = 0) -> Tensor:
+    """``x`` moved by ±``eps`` per element, the signs drawn uniformly (seeded, on the CPU so
+    any device gives the same draw), then clipped to [0, 1]: perturbations as large as FGSM's
+    that use no gradient, so failing runs for the hit spectra without an attack oracle."""
+    g = torch.Generator().manual_seed(int(seed))
+    signs = torch.randint(0, 2, x.shape, generator=g).to(x.device, x.dtype) * 2 - 1
+    return (x + eps * signs).clamp(0, 1)
+
+
 def suspicious(
     model: nn.Module, x: Tensor, y: Tensor, classes: Sequence[int], *, k: int | None = None,
     measure: str = "tarantula", star: float = 2.0, threshold: float = 0.0,
-    spectrum_inputs: str = "fgsm", eps: float = 0.0, batch_size: int = 256, **_: Any,
+    spectrum_inputs: str = "noise", eps: float = 0.0, batch_size: int = 256, **_: Any,
 ) -> dict[int, dict[str, Tensor]]:  # fmt: skip
     """Per class, ``{layer: indices}`` of its most suspicious neurons and maps (k = 20 default).
 
     Each class's spectrum is computed over that class's inputs only (as the seed), plus their
-    FGSM(``eps``) counterparts when ``spectrum_inputs="fgsm"``; a unit is active when its
-    post-ReLU output exceeds ``threshold``.
+    FGSM(``eps``) counterparts when ``spectrum_inputs="fgsm"``, or their random-sign
+    counterparts (:func:`sign_noise`) when ``"noise"``; a unit is active when its post-ReLU
+    output exceeds ``threshold``.
     """
     if measure not in faults.MEASURES:
         raise ConfigError(
@@ -123,6 +133,9 @@ def suspicious(
         xc, yc = x[mask], y[mask]
         if spectrum_inputs == "fgsm":
             xc = torch.cat([xc, fgsm(model, xc, yc, eps)])
+            yc = torch.cat([yc, yc])
+        elif spectrum_inputs == "noise":  # no gradient, no attack: the same for every loss
+            xc = torch.cat([xc, sign_noise(xc, eps, seed=c)])
             yc = torch.cat([yc, yc])
         spectra = _spectra(model, xc, yc, list(layers), threshold, batch_size)
         if next(iter(spectra.values())).n_fail == 0:

@@ -1,8 +1,9 @@
 """The attack stage's DGN settings: what ``auto`` stands for, and ``train``'s keyword arguments.
 
-A DGN attack is described by flat settings (``loss``, ``alpha`` … ``gamma``, ``dgn_epochs``,
-``dgn_lr``, ``dgn_batch_size``, ``architecture``, ``k``, ``measure``, ``star``,
-``spectrum_inputs``, ``dgn_split``), as the attack and tune stages take them as parameters.
+A DGN attack is described by flat settings (``loss``, ``alpha`` … ``gamma``, ``p_min``,
+``dgn_epochs``, ``dgn_lr``, ``dgn_batch_size``, ``architecture``, ``k``, ``measure``, ``star``,
+``spectrum_inputs``, ``dgn_clip``, ``dgn_split``), as the attack and tune stages take them as
+parameters.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from robust.attacks.dgn._defaults import schedule_for
+from robust.attacks.dgn._generators import DEFAULT_CLIP, DEFAULT_SPECTRUM_INPUTS
 from robust.attacks.dgn._losses import LOSSES
 
-WEIGHTS = ("alpha", "beta", "lam", "gamma")
+WEIGHTS = ("alpha", "beta", "lam", "gamma", "p_min")
 """Loss weights a setting may give (each loss takes some of them)."""
 TRAINING = (
     *WEIGHTS, "loss", "dgn_epochs", "dgn_lr", "dgn_batch_size", "dgn_split", "architecture",
-    "k", "measure", "star", "spectrum_inputs",
+    "k", "measure", "star", "spectrum_inputs", "dgn_clip",
 )  # fmt: skip
 """Settings that only shape training: generators reused from a run bring their own."""
 
@@ -44,7 +46,7 @@ def resolve_settings(dataset: str, loss: str, given: Mapping[str, Any]) -> dict[
 def train_options(settings: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`robust.attacks.dgn.train`'s keyword arguments from resolved settings (with
     ``eps``): loss, eps, epochs, lr, batch size, architecture, k, measure, star, spectrum
-    inputs and the loss's weights."""
+    inputs, clip (``dgn_clip``) and the loss's weights."""
     weights = {w: settings[w] for w in WEIGHTS if settings.get(w) is not None}
     return {
         "loss": settings["loss"],
@@ -56,6 +58,7 @@ def train_options(settings: Mapping[str, Any]) -> dict[str, Any]:
         "k": settings.get("k"),
         "measure": settings.get("measure", "tarantula"),
         "star": settings.get("star", 2.0),
-        "spectrum_inputs": settings.get("spectrum_inputs", "fgsm"),
+        "spectrum_inputs": settings.get("spectrum_inputs", DEFAULT_SPECTRUM_INPUTS),
+        "clip": settings.get("dgn_clip", DEFAULT_CLIP),
         **weights,
     }
