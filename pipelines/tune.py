@@ -1,25 +1,35 @@
 """Tune the loss weights of one DGN loss with an Optuna study shared across processes.
 
 Inputs: ``model_run`` (a train run; default the newest FINISHED one for ``dataset``).
-Each trial trains one DGN per class on the train split with ``dgn_epochs`` epochs and scores
-the generators on the validation split: ``val/success_rate`` (maximise: correctly classified
-inputs whose prediction changes) and ``val/l2_mean`` (minimise: mean L2 of x_gen − x). The
-default ``objective=multi`` keeps both (NSGA-II); ``weighted`` maximises
-``success_rate − perturbation_weight · l2_mean`` (TPE) and prunes with a median pruner,
-scoring every ``prune_every`` epochs. The study (``study``, in ``storage``: SQLite on one
+Each trial trains one DGN per class on the train split exactly as ``attack -P method=dgn``
+does with the same loss, weights, schedule (``dgn_epochs``, ``dgn_lr``, batch size; auto: the
+attack's defaults for the dataset and loss), ``eps`` and ``seed``, and scores the generators
+on the validation split: ``val/success_rate`` (maximise: correctly classified inputs whose
+prediction changes; the attack's ``val/success_rate`` with those settings) and ``val/l2_mean``
+(minimise: mean L2 of x_gen − x over the same inputs). The study's first trial is the loss's
+default weights (user attribute ``robust.default``; its nested run has the param ``default``),
+so they are always scored. The default
+``objective=multi`` keeps both (NSGA-II); ``weighted`` maximises
+``success_rate − perturbation_weight · l2_mean`` (TPE) and prunes with a median pruner, scoring
+also after every ``prune_every`` epochs (each such score a fresh training of that many epochs,
+the exact start of the full one). The study (``study``, in ``storage``: SQLite on one
 machine, ``postgresql://…`` for several) is created once and loaded by every other process, so
-several ``tune`` processes (workers) share its trials; each worker seeds its sampler from
-(``seed``, ``worker``), so workers propose different trials, and a killed worker's trial is
-failed by a heartbeat and retried.
-``total_trials`` makes the workers together finish exactly that many trials.
+several ``tune`` processes (workers) share its trials; it records the schedule its trials are
+scored under and refuses another; each worker seeds its sampler from (``seed``, ``worker``),
+so workers propose different trials, and a killed worker's trial is failed by a heartbeat and
+retried. ``total_trials`` makes the workers together finish exactly that many trials.
 Each trial is a nested run (tag ``mlflow.parentRunId``) with the searched params and
 ``val/success_rate``, ``val/l2_mean`` and, weighted, ``objective`` (per step while pruning).
 Metrics: ``tune/n_trials``, ``tune/n_complete``, ``tune/n_pruned``, ``tune/n_failed`` (the
-study's, at the end),
-``best/success_rate``, ``best/l2_mean``. Artifacts: ``tuned/weights.json`` (loss, weights,
-trial, values: what ``attack -P tuned_run=`` uses), ``tuned/front.csv`` (the Pareto front or
-the best trial), ``figures/history.png``, ``figures/pareto_front.png`` (multi),
-``figures/importances.png`` (with at least 2 complete trials).
+study's, at the end), ``best/success_rate``, ``best/l2_mean`` (the pick) beside
+``default/success_rate``, ``default/l2_mean`` (the default weights; weighted also
+``best/score``, ``default/score``). The pick is never worse than the default on the tuning
+objective (``tuning.pick``); tag ``robust.tuned_pick`` says ``default`` when no trial beat it.
+Artifacts: ``tuned/weights.json`` (loss, weights, trial, values, default values and the
+schedule: what ``attack -P tuned_run=`` uses, its epochs, lr and batch size included unless
+given), ``tuned/front.csv`` (the Pareto front or the pick), ``figures/history.png``,
+``figures/pareto_front.png`` (multi), ``figures/importances.png`` (with at least 2 complete
+trials).
 
 With ``workers`` > 1 (or ``engine=ray``) this run starts the workers itself, on
 :mod:`robust.engine`: local processes (default) or Ray tasks (``engine=ray``, a local instance
@@ -57,8 +67,9 @@ class Params(_params.Common, _params.Fanout):
     """multi (success rate and perturbation, Pareto front) or weighted (one score, pruned)."""
     perturbation_weight: float = 1.0
     """weighted: the score is success_rate − perturbation_weight · l2_mean."""
-    prune_every: int = 5
-    """weighted: score (and maybe prune) every this many DGN epochs."""
+    prune_every: int | None = None
+    """weighted: also score (and maybe prune) after every this many DGN epochs, each score a
+    fresh training of that many epochs; auto: half of dgn_epochs (one early score)."""
     n_trials: int = 8
     """Trials this process runs."""
     total_trials: int | None = None
@@ -73,8 +84,9 @@ class Params(_params.Common, _params.Fanout):
     workers: int = 1
     """Tune workers this run starts (engine=local: processes here; ray: Ray tasks), each a
     child tune run with its own sampler seed running n_trials; 1: this process is the worker."""
-    dgn_epochs: int = 20
-    """DGN epochs per trial (small: tuning runs many trainings)."""
+    dgn_epochs: int | None = None
+    """DGN epochs per trial; auto: the attack's (the dataset's default schedule for loss).
+    attack -P tuned_run= trains as many unless given."""
     dgn_lr: float | None = None
     """DGN learning rate when not tuned; auto: the dataset's default schedule."""
     tune_lr: bool = False
@@ -112,13 +124,7 @@ def main(p: Params) -> str:
     or ``engine=ray``, start the workers and report their study); return its run id."""
     if p.workers > 1 or p.engine == "ray":
         return _fan_out(p)
-    schedule = dgn.schedule_for(p.dataset, p.loss)
-    up, model_run, params, tune_stage = _tune_stage(
-        p,
-        eps=p.eps if p.eps is not None else attacks.default_eps(p.dataset),
-        dgn_lr=p.dgn_lr or schedule.lr,
-        dgn_batch_size=schedule.batch_size,
-    )
+    up, model_run, params, tune_stage = _tune_stage(p, **_resolve(p))
     with tune_stage as run:
         if run.reused:
             return run.run_id
@@ -128,7 +134,7 @@ def main(p: Params) -> str:
             run.log_params({"resolved.worker": worker})
             study = tuning.open_study(
                 p.storage, params["study"], p.objective, seed=p.seed, worker=worker,
-                warmup=p.prune_every,
+                warmup=params["prune_every"],
             )  # fmt: skip
         with run.phase("optimize"):
             tuning.optimize(
@@ -139,6 +145,17 @@ def main(p: Params) -> str:
         with run.phase("report"):
             tuning.report(run, study, p.loss)
         return run.run_id
+
+
+def _resolve(p: Params) -> dict[str, Any]:
+    """What ``auto`` stands for: ``eps``, and the DGN schedule of ``attack -P method=dgn`` on
+    the dataset with the loss (:func:`robust.attacks.dgn.resolve_settings`) where not given,
+    and ``prune_every`` (half of the epochs)."""
+    eps = p.eps if p.eps is not None else attacks.default_eps(p.dataset)
+    given = {"dgn_epochs": p.dgn_epochs, "dgn_lr": p.dgn_lr}
+    settings = dgn.resolve_settings(p.dataset, p.loss, given)
+    out = {k: settings[k] for k in ("dgn_epochs", "dgn_lr", "dgn_batch_size")}
+    return out | {"eps": eps, "prune_every": p.prune_every or max(1, out["dgn_epochs"] // 2)}
 
 
 def _tune_stage(
@@ -179,7 +196,7 @@ def storage_for_workers(storage: str, *, cluster: bool) -> str:
 def _fan_out(p: Params) -> str:
     """The tune run that starts ``p.workers`` workers on ``p.engine`` and reports the study."""
     storage = storage_for_workers(p.storage, cluster=p.engine == "ray" and p.cluster is not None)
-    _, model_run, params, tune_stage = _tune_stage(p)
+    _, model_run, params, tune_stage = _tune_stage(p, **_resolve(p))
     name = params["study"]
     with tune_stage as run:
         if run.reused:
@@ -212,7 +229,7 @@ def _fan_out(p: Params) -> str:
                     )
         with run.phase("report"):
             study = tuning.open_study(
-                storage, name, p.objective, seed=p.seed, warmup=p.prune_every
+                storage, name, p.objective, seed=p.seed, warmup=params["prune_every"]
             )
             tuning.report(run, study, p.loss)
         return run.run_id

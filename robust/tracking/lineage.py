@@ -495,7 +495,10 @@ class Lineage:
 
     def tuned(self, tune_run: str, loss: str) -> tuple[str, dict[str, Any]]:
         """Check that ``tune_run`` tuned ``loss``; return its id and the settings its
-        ``tuned/weights.json`` holds (the loss weights, and ``k`` / ``dgn_lr`` when tuned)."""
+        ``tuned/weights.json`` holds: the loss weights, ``k`` / ``dgn_lr`` when tuned, and the
+        DGN schedule the trials were scored under (``dgn_epochs``, ``dgn_lr``,
+        ``dgn_batch_size``), so that an attack filling what it was not given trains as the
+        picked trial trained (older files without a schedule give the weights only)."""
         run_id = self.run(tune_run, "tune").info.run_id
         tuned = self.json(tune_run, "tuned/weights.json")
         if tuned["loss"] != loss:
@@ -503,8 +506,14 @@ class Lineage:
                 f"tuned_run {tune_run} tuned the {tuned['loss']} loss, but loss={loss}; pass "
                 f"loss={tuned['loss']} or another tuned_run"
             )
+        schedule = tuned.get("schedule") or {}
+        scheduled = {
+            k: schedule[k]
+            for k in ("dgn_epochs", "dgn_lr", "dgn_batch_size")
+            if schedule.get(k) is not None
+        }
         extra = {k: tuned[k] for k in ("k", "dgn_lr") if tuned.get(k) is not None}
-        return run_id, tuned["weights"] | extra
+        return run_id, scheduled | tuned["weights"] | extra
 
     def guidance(self, metric_run: str) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """A metric run's pool description (source, index, y, pred) and orders per metric."""

@@ -1,11 +1,15 @@
-"""Search spaces over each DGN loss's weights (and optionally the learning rate)."""
+"""Search spaces over each DGN loss's weights (and optionally the learning rate), and the point
+of each space that the attack uses when given no weights (the study's first trial)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from robust.attacks import dgn
 from robust.errors import ConfigError
+from robust.explain import default_k
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,24 @@ def suggest(trial: Any, space: dict[str, Range]) -> dict[str, float | int]:
         else:
             values[name] = trial.suggest_float(name, r.low, r.high, log=r.log)
     return values
+
+
+def defaults(
+    loss: str, space: dict[str, Range], *, input_shape: Sequence[int], lr: float
+) -> dict[str, float | int]:
+    """The values of ``space`` that ``attack -P method=dgn`` uses when none are given: the
+    loss's default weights (the seed's), for ``k`` the default top-k of ``input_shape``
+    (:func:`robust.explain.default_k`) and for ``dgn_lr`` the schedule's ``lr``. A default
+    outside its range is kept (Optuna warns): the defaults are scored whatever the bounds."""
+    weights = dgn.LOSSES[loss].weights
+    out: dict[str, float | int] = {}
+    for name, r in space.items():
+        if name == "k":
+            out[name] = default_k(tuple(input_shape))
+        elif name == "dgn_lr":
+            out[name] = float(lr)
+        elif name in weights:
+            out[name] = int(weights[name]) if r.integer else float(weights[name])
+        else:
+            raise ConfigError(f"the {loss} loss has no default for the searched weight {name!r}")
+    return out

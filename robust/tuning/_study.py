@@ -10,10 +10,12 @@ period and is queued again (WAITING, same params) for another worker.
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -209,28 +211,128 @@ def open_study(
     return study
 
 
+DEFAULT_ATTR = "robust.default"
+"""User attribute (True) of the study's trial of the default weights: those ``attack -P
+method=dgn`` uses without ``tuned_run``, queued as the study's first trial so that they are
+always scored and the pick can be compared with them."""
+DUPLICATE_ATTR = "robust.duplicate"
+"""User attribute (True) of a second queued default trial (two workers queued the defaults at
+once): pruned untrained and counted nowhere."""
+SCHEDULE_ATTR = "robust.schedule"
+"""Study user attribute: the DGN schedule every trial of the study is scored under."""
+
+
+def check_schedule(study: Any, schedule: Mapping[str, Any]) -> None:
+    """Record ``schedule`` (the DGN settings every trial trains with: loss, epochs, lr, batch
+    size, ε, seed, …) on a study that has none; refuse a study scored under another one, whose
+    scores would not compare with this run's.
+
+    Raises:
+        ConfigError: the study holds another schedule.
+    """
+    wanted = json.loads(json.dumps(dict(schedule), sort_keys=True))
+    held = study.user_attrs.get(SCHEDULE_ATTR)
+    if held is None:
+        study.set_user_attr(SCHEDULE_ATTR, wanted)
+    elif held != wanted:
+        diff = ", ".join(
+            f"{k}={held.get(k)!r} (now {wanted.get(k)!r})"
+            for k in sorted(set(held) | set(wanted))
+            if held.get(k) != wanted.get(k)
+        )
+        raise ConfigError(
+            f"study {study.study_name!r} scores its trials under another DGN schedule: {diff}; "
+            "pass the same settings or another study name"
+        )
+
+
+def schedule_of(study: Any) -> dict[str, Any] | None:
+    """The schedule the study's trials are scored under (None for a study without one)."""
+    return study.user_attrs.get(SCHEDULE_ATTR)
+
+
+def enqueue_default(study: Any, params: Mapping[str, Any]) -> bool:
+    """Queue ``params`` (the default weights, :func:`robust.tuning.defaults`) as the study's
+    next trial, tagged :data:`DEFAULT_ATTR`, unless the study already has a default trial;
+    True if queued. Two workers queueing at once make two: the later is a duplicate
+    (:func:`is_duplicate_default`)."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.user_attrs.get(DEFAULT_ATTR) for t in trials):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna warns when a default lies outside its range
+        study.enqueue_trial(dict(params), user_attrs={DEFAULT_ATTR: True})
+    return True
+
+
+def is_duplicate_default(trials: list[Any], number: int) -> bool:
+    """Whether trial ``number`` is a default trial queued again by a race: a default trial
+    with a smaller number exists that neither failed nor is a duplicate itself. A retry of a
+    failed default trial is not a duplicate."""
+    import optuna
+
+    (me,) = [t for t in trials if t.number == number]
+    if not me.user_attrs.get(DEFAULT_ATTR):
+        return False
+    return any(
+        t.number < number
+        and t.user_attrs.get(DEFAULT_ATTR)
+        and not t.user_attrs.get(DUPLICATE_ATTR)
+        and t.state != optuna.trial.TrialState.FAIL
+        for t in trials
+    )
+
+
+def default_trial(study: Any) -> Any:
+    """The study's COMPLETE trial of the default weights (None if it has none yet)."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    defaults = [t for t in done if t.user_attrs.get(DEFAULT_ATTR)]
+    return min(defaults, key=lambda t: t.number) if defaults else None
+
+
 def pick(study: Any) -> Any:
-    """The trial whose weights are used: the best trial (weighted), or on the Pareto front
-    (multi) the highest success rate among trials whose perturbation is at most the front's
-    median (ties: smaller perturbation). None when no trial completed."""
+    """The trial whose weights are used, never worse than the default weights' trial
+    (:data:`DEFAULT_ATTR`) on the tuning objective. None when no trial completed.
+
+    * weighted: the best trial; the default trial when no trial scores higher (ties included);
+    * multi: among the Pareto-front trials whose success rate is at least the default's (the
+      primary objective), the highest success rate among those whose perturbation is at most
+      their median (ties: smaller perturbation, then the earlier trial). The front always has
+      one: the default is on it or is dominated by a front trial with a success rate at least
+      as high. So the pick is never dominated by the default and never has a lower success
+      rate; it may have a larger perturbation.
+
+    Without a default trial (a study filled elsewhere) the rules are the same over all trials.
+    """
     import optuna
 
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not done:
         return None
+    default = default_trial(study)
     if len(study.directions) == 1:
-        return study.best_trial
+        best = max(done, key=lambda t: (t.value, -t.number))
+        return default if default is not None and default.value >= best.value else best
     best = study.best_trials
+    if default is not None:
+        best = [t for t in best if t.values[0] >= default.values[0]] or [default]
     median = statistics.median(t.values[1] for t in best)
     near = [t for t in best if t.values[1] <= median]
     return max(near, key=lambda t: (t.values[0], -t.values[1], -t.number))
 
 
 def front(study: Any) -> list[dict[str, Any]]:
-    """Rows (trial number, objective values, params) of the Pareto front or best trial."""
-    trials = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-    names = ["success_rate", "l2_mean"] if len(study.directions) > 1 else ["score"]
+    """Rows (trial number, objective values, whether it is the default trial, params) of the
+    Pareto front (multi) or of the picked trial (weighted)."""
+    multi = len(study.directions) > 1
+    trials = study.best_trials if multi else [pick(study)]
+    names = ["success_rate", "l2_mean"] if multi else ["score"]
     return [
-        {"trial": t.number} | dict(zip(names, t.values, strict=True)) | t.params
+        {"trial": t.number}
+        | dict(zip(names, t.values, strict=True))
+        | {"default": bool(t.user_attrs.get(DEFAULT_ATTR))}
+        | t.params
         for t in sorted(trials, key=lambda t: t.number)
     ]

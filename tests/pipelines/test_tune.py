@@ -204,3 +204,83 @@ def test_a_cluster_refuses_a_sqlite_storage_with_one_line(capsys):
         "a file on this machine; pass storage=postgresql://… (README 'Shared tracking "
         "server'), or leave ray_address unset for a local Ray instance\n"
     )
+
+
+def _study(store, name="tune-digits-nce-multi", db="o.db"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{store[0]}/{db}")
+
+
+def _metrics(run_id: str) -> dict[str, float]:
+    return MlflowClient().get_run(run_id).data.metrics
+
+
+def test_the_first_trial_is_the_default_weights_and_its_score_is_logged(multi_run, store):
+    first = _study(store).trials[0]
+    assert first.user_attrs[tuning.DEFAULT_ATTR] is True
+    assert first.params == {"alpha": 1.0, "beta": 1.0}  # nce's defaults (the seed's)
+    m = _metrics(multi_run)
+    assert (m["default/success_rate"], m["default/l2_mean"]) == tuple(first.values)
+    assert m["best/success_rate"] >= m["default/success_rate"]  # never worse
+    tuned = tracking.Lineage().json(multi_run, "tuned/weights.json")
+    assert tuned["default_values"] == {"success_rate": first.values[0], "l2_mean": first.values[1]}
+    assert tuned["schedule"] == {
+        "loss": "nce", "eps": 0.3, "dgn_epochs": 1, "dgn_lr": 1e-3, "dgn_batch_size": 16,
+        "seed": 0,
+    }  # fmt: skip
+
+
+def test_the_default_score_is_what_the_attack_scores_with_the_default_weights(multi_run, store):
+    """The logged default score is the attack's on the validation split with no weights given
+    and the tune's schedule (epochs given here: the attack's default is 100)."""
+    run_id = attack.main(
+        attack.Params(method="dgn", dgn_epochs=1, splits=("val",), force=True, quiet=True)
+    )
+    m = _metrics(multi_run)
+    assert _metrics(run_id)["val/success_rate"] == m["default/success_rate"]
+    # the perturbation over the inputs the model gets right, from the attack's saved set
+    up = tracking.Lineage()
+    ds, model = up.model_and_data(store[1], None)
+    adv = up.adversarial(run_id, "val")
+    from robust.evaluation import predict
+
+    x = ds.val.x[adv["index"]]
+    correct = predict(model, x).argmax(1) == adv["y"]
+    l2 = (adv["x"] - x).flatten(1).norm(dim=1)[correct].mean()
+    assert float(l2) == pytest.approx(m["default/l2_mean"], rel=1e-6)
+
+
+def test_the_attack_with_tuned_run_trains_as_the_picked_trial_and_scores_the_same(multi_run):
+    """With no schedule given, the attack takes the tune's (1 epoch here, not its own 100) and
+    gets on the validation split exactly the pick's tuning score."""
+    run_id = attack.main(
+        attack.Params(method="dgn", tuned_run=multi_run, splits=("val",), quiet=True)
+    )
+    params = MlflowClient().get_run(run_id).data.params
+    assert (params["dgn_epochs"], params["dgn_lr"], params["dgn_batch_size"]) == (
+        "1", "0.001", "16",
+    )  # fmt: skip
+    assert _metrics(run_id)["val/success_rate"] == _metrics(multi_run)["best/success_rate"]
+
+
+def test_the_pick_is_the_default_when_every_sampled_trial_is_worse(store, monkeypatch):
+    """Bounds that keep the generators copying their input (α ≫ β): every sampled trial flips
+    fewer predictions than the defaults, so the defaults are the pick."""
+    from robust.tuning import _space
+
+    bad = {"alpha": _space.Range(1e3, 2e3, log=True), "beta": _space.Range(1e-6, 2e-6)}
+    monkeypatch.setitem(_space._WEIGHTS, "nce", bad)
+    p = tune.Params(
+        objective="weighted", perturbation_weight=0.0, n_trials=3, dgn_epochs=2, study="bad",
+        storage=f"sqlite:///{store[0]}/bad.db", quiet=True,
+    )  # fmt: skip
+    run_id = tune.main(p)
+    study = _study(store, "bad", "bad.db")
+    default, *sampled = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert default.user_attrs[tuning.DEFAULT_ATTR] and sampled
+    assert all(t.value < default.value for t in sampled)  # the bounds are as bad as meant
+    m = _metrics(run_id)
+    assert m["best/score"] == m["default/score"] == default.value
+    assert MlflowClient().get_run(run_id).data.tags["robust.tuned_pick"] == "default"
+    tuned = tracking.Lineage().json(run_id, "tuned/weights.json")
+    assert tuned["default"] is True and tuned["trial"] == default.number
+    assert tuned["weights"] == {"alpha": 1.0, "beta": 1.0}

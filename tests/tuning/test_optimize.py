@@ -1,7 +1,8 @@
 """A process's trials (robust/tuning/_optimize.py): each trial's log is opened through the
 given factory with its params, receives one batch of metrics per scored step and is closed with
-the trial's state; no MLflow is involved. With total_trials a worker waits for other workers'
-running trials, and retries a dead worker's trial."""
+the trial's state; no MLflow is involved. The first trial is the default weights, never pruned.
+With total_trials a worker waits for other workers' running trials, and retries a dead
+worker's trial."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def test_each_trial_logs_params_one_batch_per_step_and_its_state(
     for (_, number, _, params), log, trial in zip(
         record.opened, record.logs, study.trials, strict=True
     ):
-        assert params == trial.params | {"trial": number}
+        default = {"default": True} if number == 0 else {}  # the first trial: the defaults
+        assert params == trial.params | {"trial": number} | default
         assert trial.user_attrs["mlflow_run_id"] == f"run-{number}"
         state, last, step = log.ended
         assert state == trial.state.name and step == SETTINGS["dgn_epochs"]
@@ -128,3 +130,63 @@ def test_a_dead_workers_trial_is_failed_and_retried_with_its_params(
     assert retry.params == trials[0].params and retry.user_attrs["robust.worker"] == 1
     retried = [o for o in record.opened if o[1] == retry.number]
     assert retried[0][3]["retry_of"] == dead.number
+
+
+@pytest.mark.parametrize("loss", ["nce", "lrp", "susp"])
+def test_the_first_trial_is_the_default_weights(digits, trained, tmp_path, loss):
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "multi")
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, loss, "multi",
+        n_trials=1, total_trials=None, settings=SETTINGS | {"dgn_epochs": 1},
+    )  # fmt: skip
+    (trial,) = study.trials
+    space = tuning.search_space(loss, n_features=64)
+    assert trial.user_attrs[tuning.DEFAULT_ATTR] is True and trial.state.name == "COMPLETE"
+    assert trial.params == tuning.defaults(loss, space, input_shape=(1, 8, 8), lr=1e-3)
+    assert tuning.default_trial(study).number == 0
+    assert tuning.schedule_of(study) == {
+        "loss": loss, "eps": 0.3, "dgn_epochs": 1, "dgn_lr": 1e-3, "dgn_batch_size": 64,
+        "seed": 0,
+    }  # fmt: skip
+
+
+def test_a_study_refuses_another_schedule(digits, trained, tmp_path):
+    from robust.errors import ConfigError
+
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "multi")
+    run = SimpleNamespace(run_id="parent")
+    tuning.optimize(run, study, trained, digits, "nce", "multi", n_trials=1, total_trials=None,
+                    settings=SETTINGS | {"dgn_epochs": 1})  # fmt: skip
+    with pytest.raises(ConfigError, match=r"another DGN schedule: dgn_epochs=1 \(now 2\)"):
+        tuning.optimize(run, study, trained, digits, "nce", "multi", n_trials=1,
+                        total_trials=None, settings=SETTINGS)  # fmt: skip
+
+
+def test_the_default_trial_is_never_pruned(digits, trained, tmp_path, monkeypatch):
+    """A pruner that prunes everything prunes every trial but the defaults."""
+    monkeypatch.setattr(optuna.trial.Trial, "should_prune", lambda self: True)
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "weighted", warmup=1)
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", "weighted",
+        n_trials=3, total_trials=None, settings=SETTINGS,
+    )  # fmt: skip
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "PRUNED", "PRUNED"]
+    assert tuning.pick(study).number == 0
+
+
+def test_a_raced_second_default_trial_is_pruned_untrained_and_not_counted(
+    digits, trained, tmp_path
+):
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "multi")
+    space = tuning.search_space("nce", n_features=64)
+    params = tuning.defaults("nce", space, input_shape=(1, 8, 8), lr=1e-3)
+    for _ in range(2):  # two workers queued the defaults at once
+        study.enqueue_trial(params, user_attrs={tuning.DEFAULT_ATTR: True})
+    record = Recorder()
+    tuning.optimize(
+        SimpleNamespace(run_id="parent"), study, trained, digits, "nce", "multi",
+        n_trials=2, total_trials=None, settings=SETTINGS | {"dgn_epochs": 1}, trial_log=record,
+    )  # fmt: skip
+    states = [(t.state.name, bool(t.user_attrs.get(tuning.DUPLICATE_ATTR))) for t in study.trials]
+    assert states == [("COMPLETE", False), ("PRUNED", True), ("COMPLETE", False)]
+    assert [o[1] for o in record.opened] == [0, 2]  # the duplicate opened no log

@@ -139,3 +139,97 @@ def test_study_with_the_other_objective_is_refused(tmp_path):
     tuning.open_study(url, "s", "multi")
     with pytest.raises(ConfigError, match="study 's' exists with 2 objective"):
         tuning.open_study(url, "s", "weighted")
+
+
+def _trial(values, *, default=False, state=optuna.trial.TrialState.COMPLETE, **attrs):
+    user_attrs = {tuning.DEFAULT_ATTR: True} if default else {}
+    if len(values) == 1 and state == optuna.trial.TrialState.COMPLETE:
+        user_attrs |= {"success_rate": values[0], "l2_mean": 0.0}
+    return optuna.trial.create_trial(
+        values=list(values) if state == optuna.trial.TrialState.COMPLETE else None,
+        state=state, user_attrs=user_attrs | attrs,
+    )  # fmt: skip
+
+
+def test_weighted_pick_is_the_default_unless_a_trial_scores_higher():
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(_trial([0.5], default=True))
+    assert tuning.pick(study).number == 0
+    study.add_trial(_trial([0.5]))  # a tie: the default stays the pick
+    study.add_trial(_trial([0.4]))
+    assert tuning.pick(study).number == 0 == tuning.default_trial(study).number
+    study.add_trial(_trial([0.6]))
+    assert tuning.pick(study).number == 3
+    assert [r["trial"] for r in tuning.front(study)] == [3]
+
+
+def test_multi_pick_never_has_a_lower_success_rate_than_the_default():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    # the default has the front's highest success rate: the median rule alone would pick
+    # trial 2 (0.6 < 0.9); no front trial reaches 0.9 but the default itself
+    for values, default in [((0.9, 4.0), True), ((0.5, 1.0), False), ((0.6, 2.0), False)]:
+        study.add_trial(_trial(values, default=default))
+    assert tuning.pick(study).number == 0
+    rows = tuning.front(study)
+    assert [(r["trial"], r["default"]) for r in rows] == [(0, True), (1, False), (2, False)]
+    # a trial dominating the default is picked over it
+    study.add_trial(_trial((0.95, 3.0)))
+    assert tuning.pick(study).number == 3
+
+
+def test_a_dominated_default_leaves_the_front_trials_at_least_as_successful():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for values, default in [((0.5, 2.0), True), ((0.6, 1.5), False), ((0.3, 0.5), False),
+                            ((0.8, 3.0), False)]:  # fmt: skip
+        study.add_trial(_trial(values, default=default))
+    pick = tuning.pick(study)  # among trials 1 and 3 (success ≥ 0.5); median 2.25: trial 1
+    assert pick.number == 1 and pick.values[0] >= 0.5
+
+
+def test_the_default_is_queued_once_and_a_raced_second_one_is_a_duplicate():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert tuning.enqueue_default(study, {"alpha": 1.0, "beta": 1.0}) is True
+    assert tuning.enqueue_default(study, {"alpha": 1.0, "beta": 1.0}) is False
+    (first,) = study.get_trials()
+    assert first.state.name == "WAITING" and first.user_attrs[tuning.DEFAULT_ATTR] is True
+    assert first.system_attrs["fixed_params"] == {"alpha": 1.0, "beta": 1.0}
+    # two workers that queued at once: the later one is a duplicate, the earlier is not
+    study.add_trial(_trial((0.1, 1.0), default=True, state=optuna.trial.TrialState.WAITING))
+    trials = study.get_trials()
+    assert not tuning.is_duplicate_default(trials, 0)
+    assert tuning.is_duplicate_default(trials, 1)
+    # a retry of a failed default trial is not a duplicate
+    study.add_trial(_trial((0.1, 1.0), default=True, state=optuna.trial.TrialState.FAIL))
+    study.add_trial(_trial((0.1, 1.0), default=True, state=optuna.trial.TrialState.WAITING))
+    trials = study.get_trials()
+    assert tuning.is_duplicate_default(trials, 3)  # trial 0 is still waiting
+
+
+def test_a_study_keeps_the_schedule_of_its_first_trials(tmp_path):
+    study = tuning.open_study(f"sqlite:///{tmp_path}/o.db", "s", "multi")
+    schedule = {"loss": "nce", "dgn_epochs": 100, "dgn_lr": 1e-3, "seed": 0}
+    tuning.check_schedule(study, schedule)
+    tuning.check_schedule(study, dict(schedule))  # the same: fine
+    assert tuning.schedule_of(study) == schedule
+    with pytest.raises(
+        ConfigError,
+        match=r"study 's' scores its trials under another DGN schedule: dgn_epochs=100 "
+        r"\(now 20\); pass the same settings or another study name",
+    ):
+        tuning.check_schedule(study, schedule | {"dgn_epochs": 20})
+
+
+@pytest.mark.parametrize("loss", ["nce", "lrp", "susp"])
+def test_defaults_are_the_attacks_weights(loss):
+    from robust.attacks import dgn
+
+    space = tuning.search_space(loss, n_features=64, tune_lr=True)
+    values = tuning.defaults(loss, space, input_shape=(1, 8, 8), lr=1e-3)
+    assert set(values) == set(space)
+    weights = dgn.LOSSES[loss].weights
+    assert all(values[k] == weights[k] for k in values if k not in ("k", "dgn_lr"))
+    assert values["dgn_lr"] == 1e-3
+    if loss == "lrp":
+        from robust.explain import default_k
+
+        assert values["k"] == default_k((1, 8, 8))

@@ -61,7 +61,9 @@ def _finished(study) -> list:
     return [
         t
         for t in study.get_trials()
-        if t.state in (STATE.COMPLETE, STATE.PRUNED) and not t.user_attrs.get("robust.over_budget")
+        if t.state in (STATE.COMPLETE, STATE.PRUNED)
+        and not t.user_attrs.get("robust.over_budget")
+        and not t.user_attrs.get(tuning.DUPLICATE_ATTR)  # a raced second default trial
     ]
 
 
@@ -102,8 +104,8 @@ def test_killed_worker(model_store, optuna_storage, tmp_path):
     its params and the two trials budgeted finish."""
     study = tuning.open_study(optuna_storage, "shared", "multi")  # created before the workers
     common = ["--total_trials", "2", "--n_trials", "3"]
-    doomed = _start(model_store, tmp_path / "w0", optuna_storage, *common, "--worker", "0",
-                    "--dgn_epochs", "200")  # fmt: skip
+    common += ["--dgn_epochs", "20"]  # one schedule per study; a trial lasts a few seconds
+    doomed = _start(model_store, tmp_path / "w0", optuna_storage, *common, "--worker", "0")
     deadline = time.monotonic() + 120
     running = []
     while not running:  # a trial of that worker is training (its params are drawn)
@@ -114,8 +116,7 @@ def test_killed_worker(model_store, optuna_storage, tmp_path):
     doomed.send_signal(signal.SIGKILL)
     doomed.communicate(timeout=60)
     (killed,) = running
-    survivor = _start(model_store, tmp_path / "w1", optuna_storage, *common, "--worker", "1",
-                      "--dgn_epochs", "1")  # fmt: skip
+    survivor = _start(model_store, tmp_path / "w1", optuna_storage, *common, "--worker", "1")
     err = survivor.communicate(timeout=300)[1]
     assert survivor.returncode == 0, err
     trials = study.get_trials()
