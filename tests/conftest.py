@@ -135,6 +135,12 @@ def isolated_store(root: Path) -> Iterator[str]:
                 mlflow.end_run()
 
 
+def experiment_ids(client) -> list[str]:
+    """Every experiment of ``client``'s store: stages go to ``robust-<dataset>``, tests to
+    whichever experiment they made, so a search over all of them finds every run."""
+    return [e.experiment_id for e in client.search_experiments()]
+
+
 @pytest.fixture
 def mlflow_store(tmp_path):
     """A fresh SQLite tracking store in ``tmp_path`` (the working directory during the test)."""

@@ -281,6 +281,45 @@ def _experiment_id() -> str:
     return _get_experiment_id()
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""The experiment tag that makes the MLflow UI open in its model-training view (not GenAI)."""
+_ENV_EXPERIMENT = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+def experiment_name(dataset: str | None, experiment: str | None = None) -> str | None:
+    """The experiment a stage goes to when nothing else places it: ``experiment``, else
+    ``robust-<dataset>`` (None without a dataset: MLflow's default)."""
+    return experiment or (f"robust-{dataset}" if dataset else None)
+
+
+def _place(client: Any, dataset: str | None, experiment: str | None) -> str:
+    """The id of the experiment a new top-level stage run goes to, created when missing.
+
+    ``mlflow run --experiment-name/--experiment-id`` (which set ``MLFLOW_EXPERIMENT_NAME`` /
+    ``_ID``) win over ``experiment``; then ``experiment``, then ``robust-<dataset>``."""
+    wanted = experiment_name(dataset, experiment)
+    if any(os.environ.get(k) for k in _ENV_EXPERIMENT) or wanted is None:
+        return _experiment_id()
+    found = client.get_experiment_by_name(wanted)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(wanted, tags=EXPERIMENT_KIND)
+    except Exception:  # created meanwhile by another stage (RESOURCE_ALREADY_EXISTS)
+        found = client.get_experiment_by_name(wanted)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def _mark_kind(client: Any, experiment_id: str) -> None:
+    """Tag the experiment as model training, unless it already says what it is."""
+    tags = client.get_experiment(experiment_id).tags
+    if "mlflow.experimentKind" not in tags:
+        with contextlib.suppress(Exception):  # a read-only experiment: the UI view only
+            client.set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+
+
 @contextlib.contextmanager
 def stage(
     name: str,
@@ -291,8 +330,14 @@ def stage(
     force: bool = False,
     quiet: bool = False,
     data: tuple[str, str | None] | None = None,
+    run_name: str | None = None,
+    experiment: str | None = None,
 ) -> Iterator[StageRun]:
     """Open the tracked run of stage ``name`` (or find an identical FINISHED one to reuse).
+
+    A top-level run goes to the experiment ``experiment`` (default ``robust-<dataset>``,
+    created and tagged as model training when missing), unless ``mlflow run`` placed it; a
+    child goes to its parent's experiment.
 
     Args:
         name: the stage (entry point) name, tagged ``robust.stage``.
@@ -303,6 +348,9 @@ def stage(
         quiet: pipelines turn progress bars off.
         data: the dataset the stage reads and its directory (None: ``$ROBUST_DATA``, else
             ``./data``); its files' fingerprint joins the params and the reuse key.
+        run_name: what the run is called in the UI (default ``<name>-<dataset>``); a reuse
+            pointer is called ``<run_name> (reused)``.
+        experiment: the experiment's name (default ``robust-<dataset>``).
 
     Yields:
         A ``StageRun``; when ``run.reused`` is True the pipeline should return at once.
@@ -319,17 +367,22 @@ def stage(
         key = cache.cache_key(name, params, upstream)
         client = store.client()
         adopting = _adopted_run_id()
-        parent = child.current() if not mlflow.active_run() else None
+        active = mlflow.active_run()
+        parent = child.current() if not active else None
         if adopting:
             exp = client.get_run(adopting).info.experiment_id
+        elif active is not None:  # a child of the run in progress, in its experiment
+            exp = active.info.experiment_id
         else:
-            exp = parent.experiment_id if parent else _experiment_id()
+            exp = parent.experiment_id if parent else _place(client, dataset, experiment)
+        _mark_kind(client, exp)
+        run_name = run_name or f"{name}-{dataset or ''}"
         heartbeat.sweep(client, [exp])  # runs whose process died are FAILED, not RUNNING
         reuse = None
         if not force:
             reuse = cache.find_reusable(client, exp, name, key, params, upstream)
         if reuse is None:
-            mlrun = _start_run(mlflow, name, dataset, adopting, parent)
+            mlrun = _start_run(mlflow, exp, run_name, adopting, parent)
     except BaseException:
         with contextlib.suppress(Exception):
             energy.stop()
@@ -350,6 +403,7 @@ def stage(
                     "robust.stage": name,
                     "robust.dataset": dataset or "",
                     store.REUSED_FROM_TAG: reuse,
+                    "mlflow.runName": f"{run_name} (reused)",
                 }
             )
             mlflow.end_run("FINISHED")
@@ -424,22 +478,24 @@ def _with_data(
 
 
 def _start_run(
-    mlflow, name: str, dataset: str | None, adopting: str | None, parent: child.Child | None
+    mlflow, experiment_id: str, run_name: str, adopting: str | None, parent: child.Child | None
 ):
-    """Start (or adopt) the MLflow run of a stage that is not reused; return it. Under
-    :func:`~robust.tracking.child.child_of` it is the study task's run in its parent's
-    experiment."""
+    """Start (or adopt) the MLflow run of a stage that is not reused, in ``experiment_id``,
+    called ``run_name``; return it. Under :func:`~robust.tracking.child.child_of` it is the
+    study task's run in its parent's experiment."""
     mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    placed = {}
-    if parent is not None and not adopting:
-        placed = {"experiment_id": parent.experiment_id, "tags": parent.tags()}
+    placed: dict[str, Any] = {}
+    if not adopting:
+        placed = {"experiment_id": experiment_id, "run_name": run_name}
+        if parent is not None:
+            placed["tags"] = parent.tags()
     with _quiet_loggers("mlflow.system_metrics"):
-        return mlflow.start_run(
-            nested=mlflow.active_run() is not None,
-            log_system_metrics=True,
-            run_name=None if adopting else f"{name}-{dataset or ''}",
-            **placed,
+        run = mlflow.start_run(
+            nested=mlflow.active_run() is not None, log_system_metrics=True, **placed
         )
+    if adopting:  # mlflow run named it at random: say what it is
+        mlflow.set_tag("mlflow.runName", run_name)
+    return run
 
 
 def _stage_tags(

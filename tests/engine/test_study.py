@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from pipelines import main
 from robust import engine
 from robust.tracking import lineage
-from tests.conftest import isolated_store
+from tests.conftest import experiment_ids, isolated_store
 from tests.pipelines.test_main import CHILDREN, TINY
 
 COSTS = re.compile(r"^(time|energy|emissions|process|gpu|system)/|fit_s|_s$|_kwh$|_kg$")
@@ -76,7 +76,7 @@ class _Killer(threading.Thread):
     def run(self) -> None:
         query = f"tags.`robust.study_task` = '{self.task}' and attributes.status = 'RUNNING'"
         while not self.stop.is_set() and self.killed is None:
-            for r in self.client.search_runs(["0"], query):
+            for r in self.client.search_runs(experiment_ids(self.client), query):
                 if "robust.pid" in r.data.tags:
                     os.kill(int(r.data.tags["robust.pid"]), signal.SIGKILL)
                     self.killed = r.info.run_id

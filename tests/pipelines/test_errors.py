@@ -30,7 +30,7 @@ from pipelines import _cli, advtrain, attack, evaluate, metric, train, tune
 from robust import tracking
 from robust.errors import ConfigError
 from robust.tracking import lineage, store
-from tests.conftest import isolated_store
+from tests.conftest import experiment_ids, isolated_store
 from tests.data.formats import write_idx_set
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -217,7 +217,10 @@ CASES = {
 
 
 def _runs() -> dict[str, object]:
-    return {r.info.run_id: r for r in MlflowClient().search_runs(["0"], run_view_type=3)}
+    return {
+        r.info.run_id: r
+        for r in MlflowClient().search_runs(experiment_ids(MlflowClient()), run_view_type=3)
+    }
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -292,7 +295,10 @@ def test_reuse_follows_the_data_files(study, tmp_path, monkeypatch, caplog):
     assert code == 0 and "reusing FINISHED" not in log
 
     runs = MlflowClient().search_runs(
-        ["0"], "params.dataset = 'mnist'", run_view_type=3, order_by=["attributes.start_time"]
+        experiment_ids(MlflowClient()),
+        "params.dataset = 'mnist'",
+        run_view_type=3,
+        order_by=["attributes.start_time"],
     )
     statuses = [r.info.status for r in runs]
     assert statuses == ["FINISHED", "FAILED", "FAILED", "FINISHED"]  # the reuse made no run
@@ -345,7 +351,8 @@ def test_a_damaged_upstream_artifact_fails_the_mlflow_run(study, tmp_path):
     expected = f"artifact 'adversarial/test.safetensors' of run {run} is missing or damaged"
     assert f"error: {expected}" in proc.stderr
     (failed,) = MlflowClient().search_runs(
-        ["0"], "tags.`robust.stage` = 'evaluate' and attributes.status = 'FAILED' and "
+        experiment_ids(MlflowClient()),
+        "tags.`robust.stage` = 'evaluate' and attributes.status = 'FAILED' and "
         f"params.attack_runs = '{run}'", run_view_type=3,
     )  # fmt: skip
     assert failed.data.tags["robust.error"].startswith(expected)

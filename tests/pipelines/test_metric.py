@@ -18,7 +18,7 @@ from pipelines import _cli, attack, metric, train
 from robust import data, guidance, results, tracking
 from robust.errors import ConfigError
 from robust.models import predict
-from tests.conftest import isolated_store
+from tests.conftest import experiment_ids, isolated_store
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so as many adversarial ones
@@ -49,7 +49,10 @@ def _artifacts(run_id: str) -> dict[str, dict[str, torch.Tensor]]:
 
 def _newest_metric_run() -> mlflow.entities.Run:
     (run,) = MlflowClient().search_runs(
-        ["0"], "tags.`robust.stage` = 'metric'", order_by=["start_time DESC"], max_results=1
+        experiment_ids(MlflowClient()),
+        "tags.`robust.stage` = 'metric'",
+        order_by=["start_time DESC"],
+        max_results=1,
     )
     return run
 

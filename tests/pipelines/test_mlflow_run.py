@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tests.conftest import experiment_ids
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,7 +48,7 @@ def test_bad_parameter_fails_the_mlflow_run_with_its_message(mlflow_store, param
     assert proc.returncode != 0
     assert f"error: {message}\n" in proc.stderr
     assert "Traceback" not in proc.stderr
-    (run,) = MlflowClient().search_runs(["0"])
+    (run,) = MlflowClient().search_runs(experiment_ids(MlflowClient()))
     assert run.info.status == "FAILED"
     assert run.data.tags["robust.error"] == message
 
@@ -57,7 +59,9 @@ def test_train_then_reuse_through_mlflow_run(mlflow_store):
     second = _mlflow_run(["-e", "train", "-P", "epochs=2", "-P", "quiet=true"], mlflow_store)
     assert second.returncode == 0, second.stderr
     assert "reusing FINISHED train run" in second.stderr
-    runs = MlflowClient().search_runs(["0"], order_by=["attributes.start_time ASC"])
+    runs = MlflowClient().search_runs(
+        experiment_ids(MlflowClient()), order_by=["attributes.start_time ASC"]
+    )
     assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
     assert runs[1].data.tags["robust.reused_from"] == runs[0].info.run_id
     assert runs[0].data.metrics["test/accuracy"] > 0.5

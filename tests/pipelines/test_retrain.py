@@ -21,7 +21,7 @@ from pipelines import _cli, attack, metric, retrain, train
 from robust import data, models, retraining, tracking
 from robust.errors import ConfigError
 from robust.training import defaults_for
-from tests.conftest import isolated_store
+from tests.conftest import experiment_ids, isolated_store
 
 ROOT = Path(__file__).resolve().parents[2]
 N_TRAIN = 1078  # digits' train split; FGSM attacks every input, so the pool holds 2 × 1078
@@ -58,7 +58,10 @@ def _table(run_id: str, name: str) -> list[dict[str, str]]:
 
 def _newest_retrain_run() -> mlflow.entities.Run:
     (run,) = MlflowClient().search_runs(
-        ["0"], "tags.`robust.stage` = 'retrain'", order_by=["start_time DESC"], max_results=1
+        experiment_ids(MlflowClient()),
+        "tags.`robust.stage` = 'retrain'",
+        order_by=["start_time DESC"],
+        max_results=1,
     )
     return run
 

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 from pipelines import train
 from robust import data, results
 from robust.evaluation import evaluate
+from tests.conftest import experiment_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +89,9 @@ def _cli(args: list[str], cwd: Path, uri: str) -> subprocess.CompletedProcess:
 
 
 def _failed_runs(uri: str):
-    runs = MlflowClient(uri).search_runs(["0"], "attributes.status = 'FAILED'")
+    runs = MlflowClient(uri).search_runs(
+        experiment_ids(MlflowClient(uri)), "attributes.status = 'FAILED'"
+    )
     return [(r.data.tags.get("robust.error"), r.data.tags.get("robust.stage")) for r in runs]
 
 

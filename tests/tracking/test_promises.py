@@ -23,6 +23,7 @@ from pipelines import _cli, train
 from robust import data, results
 from robust.errors import ConfigError
 from robust.tracking import cache, stage
+from tests.conftest import experiment_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"dataset": "digits", "epochs": 3, "lr": 1e-3}
@@ -241,7 +242,7 @@ def test_a_bug_exits_1_with_its_traceback(mlflow_store, tmp_path, adopted):
     assert "Traceback (most recent call last)" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "RuntimeError: a bug in robust"
     assert "error: " not in proc.stderr
-    (run,) = client.search_runs(["0"])
+    (run,) = client.search_runs(experiment_ids(client))
     assert run.info.status == "FAILED"
     assert run.data.tags["robust.error"] == "RuntimeError: a bug in robust"
     assert run.data.tags["robust.stage"] == "train"

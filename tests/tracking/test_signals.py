@@ -15,6 +15,7 @@ from mlflow import MlflowClient
 
 from robust import results
 from robust.tracking import heartbeat, lineage, stage
+from tests.conftest import experiment_ids
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +44,7 @@ def _running_run(uri: str, process: subprocess.Popen, timeout: float = 120) -> s
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()[1][-2000:]
         if os.path.exists(uri.removeprefix("sqlite:///")):
-            for r in client.search_runs(["0"], "attributes.status = 'RUNNING'"):
+            for r in client.search_runs(experiment_ids(client), "attributes.status = 'RUNNING'"):
                 if "time/load_s" in r.data.metrics:  # the load phase is over: fitting now
                     return r.info.run_id
         time.sleep(0.5)
@@ -105,7 +106,7 @@ def test_sigterm_stops_retrain_workers_cleanly(mlflow_store, tmp_path):
     assert "Traceback" not in err and "leaked" not in err
     _, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive
-    (run,) = client.search_runs(["0"], "tags.`robust.stage` = 'retrain'")
+    (run,) = client.search_runs(experiment_ids(client), "tags.`robust.stage` = 'retrain'")
     assert run.info.status == "KILLED" and run.data.tags["robust.error"] == "terminated"
 
 

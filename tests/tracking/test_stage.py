@@ -206,3 +206,48 @@ def test_cache_key_ignores_force_and_quiet_but_not_params():
     c = cache.cache_key("train", {"lr": 1e-2}, {})
     assert a == b != c
     assert cache.cache_key("train", {"lr": 0.001}, {"m": "1"}) != b
+
+
+def test_a_stage_goes_to_its_datasets_experiment_tagged_as_model_training(mlflow_store):
+    with stage("train", PARAMS, dataset="digits", run_name="train digits_cnn") as run:
+        pass
+    client = MlflowClient()
+    r = client.get_run(run.run_id)
+    exp = client.get_experiment(r.info.experiment_id)
+    assert exp.name == "robust-digits" and r.info.run_name == "train digits_cnn"
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    with stage("train", PARAMS, dataset="digits") as again:  # found again there: reused
+        assert again.reused and again.run_id == run.run_id
+    with stage("train", PARAMS, dataset="digits", experiment="mine", force=True) as other:
+        pass
+    assert client.get_experiment(client.get_run(other.run_id).info.experiment_id).name == "mine"
+    with (
+        stage("main", {"x": 1}, dataset="digits", force=True) as parent,
+        stage("train", {**PARAMS, "epochs": 4}, dataset="digits", experiment="x") as kid,
+    ):
+        pass
+    parent_exp = client.get_run(parent.run_id).info.experiment_id
+    assert client.get_run(kid.run_id).info.experiment_id == parent_exp  # the parent's
+    assert client.get_run(parent.run_id).info.run_name == "main-digits"  # the default name
+
+
+def test_mlflow_runs_experiment_wins_and_an_adopted_run_is_renamed(mlflow_store, monkeypatch):
+    client = MlflowClient()
+    chosen = client.create_experiment("chosen by the CLI")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", chosen)
+    with stage("train", PARAMS, dataset="digits", experiment="ignored") as run:
+        pass
+    assert client.get_run(run.run_id).info.experiment_id == chosen
+    assert client.get_experiment(chosen).tags["mlflow.experimentKind"] == (
+        "custom_model_development"
+    )  # marked when it said nothing
+    pending = client.create_run(chosen)  # what `mlflow run` does before our process starts
+    monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
+    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x") as r2:
+        assert r2.run_id == pending.info.run_id
+    assert client.get_run(pending.info.run_id).info.run_name == "train x"
+    reuse = client.create_run(chosen)
+    monkeypatch.setenv("MLFLOW_RUN_ID", reuse.info.run_id)
+    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x") as r3:
+        assert r3.reused
+    assert client.get_run(reuse.info.run_id).info.run_name == "train x (reused)"
