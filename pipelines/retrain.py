@@ -38,12 +38,14 @@ Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg`` (combined), 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
 from pipelines import _cli, _fanout, _params
 from robust import guidance, retraining, tracking
 from robust.errors import ConfigError
+from robust.training import TrainConfig
 from robust.utils import resolve_device
 
 log = logging.getLogger("pipelines.retrain")  # not __main__ under python -m
@@ -114,6 +116,15 @@ class Params(_params.Training, _params.Fanout):
             )
         if not 0 < self.margin < 1:
             raise ConfigError(f"margin must be in (0, 1), but got margin={self.margin}")
+
+    def training(self) -> TrainConfig:
+        """The training of every retraining: as the dataset's training defaults, except the
+        epochs where :data:`robust.retraining.EPOCHS` sets them (10 on digits)."""
+        t = super().training()
+        epochs = retraining.default_epochs(self.dataset)
+        if self.epochs is None and epochs is not None:
+            t = dataclasses.replace(t, epochs=epochs)
+        return t
 
     def selected(self, scored: list[str], metric_run: str) -> tuple[str, ...]:
         """The metrics to retrain, in ``guidance.METRICS`` order; each must have been scored."""
@@ -197,7 +208,9 @@ def main(p: Params) -> str:
         upstream[f"model{tail}"] = o.model_run
     with tracking.stage(
         "retrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(first.model_run, p.data_dir),
+        data=up.data_source(first.model_run, p.data_dir), experiment=p.experiment,
+        run_name=f"retrain {p.config}"
+        + (f" × {len(originals)} originals" if len(originals) > 1 else ""),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

@@ -5,7 +5,8 @@ what each metric buys.
 * :data:`CONFIGS`, :func:`budgets`, :func:`training_order` — the configurations c1/c2/c3, the
   nested budget sizes and the order each configuration takes its prefixes from;
   :data:`SEED_BUDGETS`, :func:`seed_budgets`, :func:`budget_sizes` — seed 000's own sizes per
-  dataset and configuration, and the stage's choice between them
+  dataset and configuration, and the stage's choice between them; :data:`EPOCHS`,
+  :func:`default_epochs` — the retraining epochs where they differ from the training default
   (:mod:`robust.retraining._budgets`);
 * :class:`Pool`, :class:`EvalSets`, :func:`initial_model`, :func:`evaluate_model`,
   :func:`retrain` — a model per budget step for one seed (:mod:`robust.retraining._protocol`);
@@ -37,12 +38,14 @@ from robust.retraining._budgets import (
     BUDGETS,
     CONFIGS,
     DEFAULT_STEPS,
+    EPOCHS,
     SEED_BUDGETS,
     STEPS,
     SeedBudget,
     budget_sizes,
     budgets,
     check_config,
+    default_epochs,
     default_steps,
     seed_budget,
     seed_budgets,
@@ -115,6 +118,7 @@ __all__ = [
     "CONFIGS",
     "DEFAULT_STEPS",
     "ENDPOINTS",
+    "EPOCHS",
     "MARGIN",
     "MAX_AUTO_WORKERS",
     "QUANTITIES",
@@ -145,6 +149,7 @@ __all__ = [
     "compare",
     "conditioning",
     "curve_rows",
+    "default_epochs",
     "default_steps",
     "eval_sets",
     "evaluate_model",

@@ -197,6 +197,23 @@ STEPS: dict[str, int] = {"digits": 5}
 """Dataset → budget steps where it differs from :data:`DEFAULT_STEPS` (digits: minutes)."""
 
 
+EPOCHS: dict[str, int] = {"digits": 10}
+"""Dataset → epochs of every retraining where they differ from the dataset's training default
+(digits: its 30 would put the default study past 10 minutes on two CPU cores; the seed's
+datasets keep the original's epochs, the seed's protocol)."""
+
+
+def default_epochs(dataset: str) -> int | None:
+    """The retraining epochs when ``epochs`` is auto: :data:`EPOCHS`, else None (the dataset's
+    training default).
+
+    Example:
+        >>> default_epochs("digits"), default_epochs("mnist")
+        (10, None)
+    """
+    return EPOCHS.get(dataset)
+
+
 def default_steps(dataset: str) -> int:
     """The budget steps when ``steps`` is auto: :data:`STEPS` or :data:`DEFAULT_STEPS`.
 
