@@ -34,6 +34,9 @@ class Common:
     """Recompute even if an identical FINISHED run exists."""
     quiet: bool = False
     """Turn progress bars off (what the stage did is still logged)."""
+    experiment: str | None = None
+    """MLflow experiment of the run; auto: robust-<dataset> (mlflow run's --experiment-name
+    wins; a stage inside main goes to main's)."""
 
     def __post_init__(self) -> None:
         _cli.check_choice("dataset", self.dataset, data.DATASETS)

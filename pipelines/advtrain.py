@@ -135,6 +135,20 @@ class Params(_params.Training):
         )
 
 
+def run_name(p: Params, attack: dict[str, str]) -> str:
+    """What the run is called in the UI: ``advtrain fgsm α=0.5`` (static: the attack run's
+    method or DGN loss), ``advtrain pgd α=0 online``, ``advtrain trades β=6``."""
+    if p.method == "trades":
+        return f"advtrain trades β={p.beta:g}" if p.beta is not None else "advtrain trades"
+    if p.mode == "static":
+        what = attack.get("preset") or attack.get("method", p.method)
+        what = f"dgn-{attack.get('loss')}" if what == "dgn" else what
+    else:
+        what = p.method
+    alpha = "" if p.alpha is None else f" α={p.alpha:g}"
+    return f"advtrain {what}{alpha}{' online' if p.mode == 'online' else ''}"
+
+
 def main(p: Params) -> str:
     """Run (or reuse) the advtrain stage; return its run id."""
     p, up = p.resolved(), tracking.Lineage(p.dataset)
@@ -154,7 +168,8 @@ def main(p: Params) -> str:
     upstream = {"model": model_run} | ({"attack": attack_run} if attack_run else {})
     with tracking.stage(
         "advtrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(model_run, p.data_dir),
+        data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
+        run_name=run_name(p, up.params(attack_run) if attack_run else {}),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

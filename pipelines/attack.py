@@ -136,6 +136,17 @@ class Params(_params.Common):
             _cli.check_min(name, getattr(self, name), 1)
 
 
+def run_name(p: Params, eps: float) -> str:
+    """What the run is called in the UI: ``attack pgd ε=0.3``, ``attack dgn-nce``, ``attack
+    guided_retraining``."""
+    if p.preset:
+        return f"attack {p.preset}"
+    if p.method == "dgn":
+        return f"attack dgn-{p.loss}"
+    norm = "" if p.norm == "inf" else f" L{p.norm}"
+    return f"attack {p.method}{norm} ε={eps:g}"
+
+
 def main(p: Params) -> str:
     """Run (or reuse) the attack stage; return its run id."""
     up = tracking.Lineage(p.dataset)
@@ -155,7 +166,8 @@ def main(p: Params) -> str:
             params |= trained_with
     with tracking.stage(
         "attack", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(model_run, p.data_dir),
+        data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
+        run_name=run_name(p, eps),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

@@ -183,7 +183,7 @@ def main(p: Params) -> str:
     )
     with tracking.stage(
         "evaluate", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(original, p.data_dir),
+        data=up.data_source(original, p.data_dir), experiment=p.experiment, run_name="evaluate",
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

@@ -69,7 +69,8 @@ class Params(train.Params, _params.Fanout):
     the retraining's intervals then cover the variation between originals (their unit is the
     original, so they need K ≥ 2; 1: they speak about the one original)."""
     retrain_epochs: int | None = None
-    """Epochs of every retraining; auto: the dataset's default."""
+    """Epochs of every retraining; auto: retrain's (the dataset's training default; 10 on
+    digits)."""
     warm_start: bool = False
     """Retraining steps continue from the previous step (faster; not seed 000's protocol)."""
     workers: int | None = None
@@ -127,8 +128,9 @@ def main(p: Params) -> str:
     """Run the study; return the parent run id."""
     stages = _study.plan(p)
     with tracking.stage(
-        "main", _cli.as_dict(p), dataset=p.dataset, force=True, quiet=p.quiet
-    ) as run:
+        "main", _cli.as_dict(p), dataset=p.dataset, force=True, quiet=p.quiet,
+        experiment=p.experiment, run_name=f"main {p.dataset}",
+    ) as run:  # fmt: skip
         ids: dict[str, str] = {}
         if p.engine == "local":
             for i, s in enumerate(stages, start=1):

@@ -87,7 +87,8 @@ def main(p: Params) -> str:
     upstream = {"attack": attack_run, "model": model_run}
     with tracking.stage(
         "metric", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
-        data=up.data_source(model_run, p.data_dir),
+        data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
+        run_name="metric " + ",".join(metrics),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

@@ -52,13 +52,20 @@ class Params(_params.Training):
         return dataclasses.replace(self.with_training_defaults(), model=model, init_seed=init_seed)
 
 
+def run_name(p: Params) -> str:
+    """What the run is called in the UI: ``train <model>`` (and its init seed when not the
+    split's)."""
+    extra = f" init_seed={p.init_seed}" if p.init_seed != p.seed else ""
+    return f"train {p.model}{extra}"
+
+
 def main(p: Params, *, force: bool | None = None) -> str:
     """Run (or reuse) the train stage; return its run id."""
     p = p.resolved()
     force = p.force if force is None else force
     with tracking.stage(
         "train", _cli.as_dict(p), dataset=p.dataset, force=force, quiet=p.quiet,
-        data=(p.dataset, p.data_dir),
+        data=(p.dataset, p.data_dir), experiment=p.experiment, run_name=run_name(p),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id

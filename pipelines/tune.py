@@ -169,7 +169,8 @@ def _tune_stage(
     params = _cli.as_dict(p) | {"model_run": model_run, "study": study, **resolved}
     tune_stage = tracking.stage(
         "tune", params, dataset=p.dataset, upstream={"model": model_run}, force=p.force,
-        quiet=p.quiet, data=up.data_source(model_run, p.data_dir),
+        quiet=p.quiet, data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
+        run_name=f"tune {p.loss}",
     )  # fmt: skip
     return up, model_run, params, tune_stage
 

@@ -24,7 +24,7 @@ PARENT_TAG = "mlflow.parentRunId"
 STAGE = "tune_trial"
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 """Trial state → MLflow run status (a pruned trial is KILLED, tagged robust.trial_state)."""
-_PARENTS: dict[tuple[str, str], tuple[str, str]] = {}
+_PARENTS: dict[tuple[str, str], tuple[str, str, str]] = {}
 
 
 class MlflowTrialLog:
@@ -69,7 +69,8 @@ def start_trial(
     """Open trial ``number``'s nested run under the tune run ``parent_run_id`` (a
     :data:`robust.tuning.TrialLogFactory`).
 
-    The run is named ``trial-<number>`` in the parent's experiment and tagged
+    The run is named ``<the tune run's name> trial <number>`` (``tune nce trial 7``) in the
+    parent's experiment and tagged
     ``mlflow.parentRunId``, ``robust.stage=tune_trial``, ``robust.dataset`` (the parent's),
     ``robust.study`` and ``robust.trial``; ``params`` are logged (as ``str(value)``, like
     ``log_param``) with the tags in one ``log_batch``. With ``retry_of`` (a retry of a killed
@@ -78,8 +79,8 @@ def start_trial(
     from mlflow.entities import Param, RunTag
 
     client = store.client()
-    experiment_id, dataset = _parent(client, parent_run_id)
-    run_id = client.create_run(experiment_id, run_name=f"trial-{number}").info.run_id
+    experiment_id, dataset, name = _parent(client, parent_run_id)
+    run_id = client.create_run(experiment_id, run_name=f"{name} trial {number}").info.run_id
     tags = {
         PARENT_TAG: parent_run_id,
         "robust.stage": STAGE,
@@ -109,10 +110,12 @@ def _end_dead(client: Any, experiment_id: str, study: str, number: int) -> None:
         MlflowTrialLog(client, r.info.run_id).end("FAIL")
 
 
-def _parent(client: Any, parent_run_id: str) -> tuple[str, str]:
-    """The tune run's experiment id and dataset tag, fetched once per process and store."""
+def _parent(client: Any, parent_run_id: str) -> tuple[str, str, str]:
+    """The tune run's experiment id, dataset tag and name, fetched once per process and
+    store."""
     key = (store.tracking_uri(), parent_run_id)
     if key not in _PARENTS:
         parent = client.get_run(parent_run_id)
-        _PARENTS[key] = (parent.info.experiment_id, parent.data.tags.get("robust.dataset", ""))
+        dataset = parent.data.tags.get("robust.dataset", "")
+        _PARENTS[key] = (parent.info.experiment_id, dataset, parent.info.run_name or "tune")
     return _PARENTS[key]

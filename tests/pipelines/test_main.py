@@ -77,6 +77,29 @@ def test_every_stage_is_a_finished_child_in_study_order(study):
         assert child.data.tags["robust.stage"] == name.split(".")[0]
         assert parent.data.metrics[f"time/{name}_s"] > 0
     assert list(results.runs(parent=first).run_id) == [children[n] for n in CHILDREN]
+    # the study's experiment is named for it, tagged as model training; every run is named
+    exp = client.get_experiment(parent.info.experiment_id)
+    assert exp.name == "robust-digits"
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    names = {n: client.get_run(children[n]).info.run_name for n in CHILDREN}
+    assert parent.info.run_name == "main digits"
+    assert names == {
+        "train": "train digits_cnn",
+        "attack.fgsm": "attack fgsm ε=0.3",
+        "attack.dgn-nce": "attack dgn-nce",
+        "attack.guided_retraining": "attack guided_retraining",
+        "metric": "metric deepgini,random",
+        "retrain.c2": "retrain c2",
+        "retrain.c3": "retrain c3",
+        "advtrain.fgsm": "advtrain fgsm α=0.5",
+        "advtrain.dgn-nce": "advtrain dgn-nce α=0.5",
+        "advtrain.guided_retraining": "advtrain guided_retraining α=0.5",
+        "advtrain.pgd-at": "advtrain pgd α=0 online",
+        "evaluate": "evaluate",
+    }
+    assert all(
+        client.get_run(r).info.experiment_id == exp.experiment_id for r in children.values()
+    )
     # the study wires each stage to its upstream runs
     tags = lambda name: client.get_run(children[name]).data.tags  # noqa: E731
     assert tags("metric")["robust.upstream.attack"] == children["attack.guided_retraining"]

@@ -52,6 +52,8 @@ def test_each_trial_is_a_nested_run_with_params_and_objectives(multi_run):
     kids = _children(multi_run)
     assert len(kids) == 3 and {k.info.status for k in kids} == {"FINISHED"}
     assert sorted(k.data.params["trial"] for k in kids) == ["0", "1", "2"]
+    assert MlflowClient().get_run(multi_run).info.run_name == "tune nce"
+    assert sorted(k.info.run_name for k in kids) == [f"tune nce trial {n}" for n in range(3)]
     space = tuning.search_space("nce", n_features=64)
     for k in kids:
         assert {"val/success_rate", "val/l2_mean"} <= set(k.data.metrics)
