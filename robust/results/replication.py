@@ -41,7 +41,7 @@ import pandas as pd
 
 from robust.errors import ConfigError, DataError
 from robust.results._query import retraining_curves
-from robust.retraining import CONFIGS, STYLES
+from robust.retraining import CONFIGS, STYLES, save_figure
 from robust.tracking import lineage
 
 DATASET_NAMES: dict[str, str] = {
@@ -244,13 +244,7 @@ class Replication:
     def plot(self, path: str | os.PathLike[str]) -> list[Path]:
         """Write :meth:`figure` as ``<path>.png`` and ``<path>.svg`` (any suffix replaced,
         folders created); return both paths."""
-        fig = self.figure()
-        stem = Path(path).with_suffix("")
-        stem.parent.mkdir(parents=True, exist_ok=True)
-        out = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-        fig.savefig(out[0], dpi=120)
-        fig.savefig(out[1])
-        return out
+        return save_figure(self.figure(), path)
 
     def write(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write the figure (``replication_<dataset>_<config>.png``/``.svg``) and the tables

@@ -134,6 +134,12 @@ def plot_accuracy(
     )
     ax.grid(alpha=0.3)
     ax.legend()
+    return save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> list[Path]:
+    """Write a matplotlib figure as ``<path>.png`` (120 dpi) and ``<path>.svg`` (any suffix
+    replaced, folders created); return both paths."""
     stem = Path(path).with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
     out = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
