@@ -17,7 +17,10 @@ With ``originals=K`` the retraining starts from K independently trained original
 Params: see ``Params``. Tags: ``robust.child.<name>`` = each stage's run id (``train``,
 ``attack.<label>``, ``metric``, ``retrain.<config>``, ``advtrain.<label>``, ``evaluate``).
 Metrics: ``time/<name>_s``, ``energy/<name>_kwh`` per child stage (a reused stage costs ~0 here),
-and ``time/report_s``. Artifacts: ``report.md``, ``report.html`` (self-contained), and each
+``time/report_s``, and the study's key results (:func:`robust.results.study_metrics`:
+``study/clean_accuracy/original``, ``study/robust_accuracy_best/<attack>``,
+``study/<config>/best_vs_random``, ``…/n_beat_random``, ``…/n_worse_than_random``).
+Artifacts: ``report.md``, ``report.html`` (self-contained), and each
 figure as ``figures/*.png`` (:func:`robust.results.write_study_report`).
 """
 
@@ -148,6 +151,7 @@ def main(p: Params) -> str:
         with run.phase("report"):
             written = results.write_study_report(run.run_id, run.outdir / "report")
             run.log_artifacts(run.outdir / "report")
+            run.log_metrics(results.study_metrics(run.run_id))
         log.info(
             "study on %s done: %d stages; report %s (run %s)",
             p.dataset,

@@ -24,6 +24,7 @@ from robust.results._query import (
 )
 from robust.results.replication import Replication, compare_to_seed, reference_curves
 from robust.results.report import write_study_report
+from robust.results.study import study_metrics
 
 __all__ = [
     "COST_COLUMNS",
@@ -37,5 +38,6 @@ __all__ = [
     "retraining_curves",
     "robustness_matrix",
     "runs",
+    "study_metrics",
     "write_study_report",
 ]

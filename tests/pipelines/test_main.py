@@ -138,6 +138,28 @@ def test_every_stage_is_a_finished_child_in_study_order(study):
     assert adv["epochs"] == "2"
 
 
+def test_the_parent_logs_the_studys_key_results_as_plain_metrics(study):
+    first, _, _ = study
+    metrics = MlflowClient().get_run(first).data.metrics
+    mine = {k: v for k, v in metrics.items() if k.startswith("study/")}
+    adaptive = results.robustness_matrix(first, "adaptive")
+    dgn = next(c for c in adaptive.columns if c.startswith("adaptive-dgn-nce-"))
+    assert mine["study/robust_accuracy_best/autoattack"] == pytest.approx(
+        adaptive["autoattack"].max()
+    )
+    assert mine["study/robust_accuracy_best/adaptive-dgn-nce"] == pytest.approx(
+        adaptive[dgn].max()
+    )
+    assert mine["study/robust_accuracy_best/worst_case"] == pytest.approx(
+        adaptive["worst case"].max()
+    )
+    transfer = results.robustness_matrix(first)
+    assert mine["study/clean_accuracy/original"] == pytest.approx(transfer["clean"].iloc[0])
+    assert not any(re.search(r"[0-9a-f]{8}", k) for k in mine)  # no run ids in the keys
+    # two budget steps of 50 %: no step within the headline's 30 %, so no retraining keys
+    assert not any(k.startswith(("study/c2/", "study/c3/")) for k in mine)
+
+
 def test_an_identical_study_reuses_every_stage(study):
     first, again, _ = study
     assert again != first
