@@ -80,7 +80,7 @@ def attack_kinds(p: Any) -> dict[str, dict[str, Any]]:
 def plan(p: Any) -> list[_Stage]:
     """The study's stages in order; every one's Params are checked before anything runs."""
     shared = {k: getattr(p, k) for k in SHARED}
-    trained = ("model", *TRAINING, "size", "grayscale", "preset")
+    trained = ("model", *TRAINING, "size", "grayscale", "preset", "init_seed")
     stages = [_stage("train", train, shared | {k: getattr(p, k) for k in trained})]
     kinds = attack_kinds(p)
     for label, kw in kinds.items():

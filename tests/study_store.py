@@ -67,7 +67,8 @@ def _pointer(stage: str) -> str:
     (``MLFLOW_RUN_ID``); the stage is reused, so that run becomes a pointer."""
     module, argv = ARGV[stage]
     client = mlflow.MlflowClient()
-    pending = client.create_run("0").info.run_id
+    experiment = client.get_experiment_by_name("robust-digits").experiment_id  # the stages'
+    pending = client.create_run(experiment).info.run_id
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_RUN_ID", pending)
         assert _cli.run(module.main, module.Params, argv) == 0

@@ -283,7 +283,6 @@ def _experiment_id() -> str:
 
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 """The experiment tag that makes the MLflow UI open in its model-training view (not GenAI)."""
-_ENV_EXPERIMENT = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 
 
 def experiment_name(dataset: str | None, experiment: str | None = None) -> str | None:
@@ -297,8 +296,10 @@ def _place(client: Any, dataset: str | None, experiment: str | None) -> str:
 
     ``mlflow run --experiment-name/--experiment-id`` (which set ``MLFLOW_EXPERIMENT_NAME`` /
     ``_ID``) win over ``experiment``; then ``experiment``, then ``robust-<dataset>``."""
-    wanted = experiment_name(dataset, experiment)
-    if any(os.environ.get(k) for k in _ENV_EXPERIMENT) or wanted is None:
+    if os.environ.get("MLFLOW_EXPERIMENT_ID"):  # read here: MLflow's fluent API may hold an
+        return os.environ["MLFLOW_EXPERIMENT_ID"]  # active experiment set by earlier code
+    wanted = os.environ.get("MLFLOW_EXPERIMENT_NAME") or experiment_name(dataset, experiment)
+    if wanted is None:
         return _experiment_id()
     found = client.get_experiment_by_name(wanted)
     if found is not None:

@@ -420,7 +420,10 @@ def test_limits_accept_their_boundary():
     assert (p.steps, p.seeds, p.headline_budget) == (1, 1, 1.0)
     assert retrain.Params().margin == 0.01
     assert _cli.parse(retrain.Params, ["--margin", "0.005"]).margin == 0.005
-    assert p.training() == defaults_for("digits")  # every auto is the dataset's default
+    # every auto is the dataset's default, but digits retrains for retraining.EPOCHS[digits]
+    assert p.training() == dataclasses.replace(defaults_for("digits"), epochs=10)
+    assert retrain.Params(dataset="mnist").training() == defaults_for("mnist")
+    assert retrain.Params(epochs=30).training().epochs == 30
 
 
 def test_main_passes_budgets_to_every_retrain_stage():
