@@ -128,6 +128,10 @@ def isolated_store(root: Path) -> Iterator[str]:
         mp.delenv("MLFLOW_RUN_ID", raising=False)
         mp.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
         mlflow.set_tracking_uri(uri)
+        # an active experiment an earlier test (or an adopted run) set must not leak into
+        # this store: MLflow's default one exists in every store
+        mlflow.set_experiment(experiment_id="0")
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # set_experiment sets it; the CLI's alone
         try:
             yield uri
         finally:

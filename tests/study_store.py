@@ -62,13 +62,12 @@ class Study:
 _STUDY: Study | None = None
 
 
-def _pointer(stage: str) -> str:
+def _pointer(stage: str, experiment: str) -> str:
     """Run ``stage`` again as ``mlflow run`` does: in a run created before robust starts
     (``MLFLOW_RUN_ID``); the stage is reused, so that run becomes a pointer."""
     module, argv = ARGV[stage]
     client = mlflow.MlflowClient()
-    experiment = client.get_experiment_by_name("robust-digits").experiment_id  # the stages'
-    pending = client.create_run(experiment).info.run_id
+    pending = client.create_run(experiment).info.run_id  # in the stages' experiment
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_RUN_ID", pending)
         assert _cli.run(module.main, module.Params, argv) == 0
@@ -85,20 +84,21 @@ def build(tmp_path_factory) -> Study:
         train_id = train.main(TRAIN)
         attack_id = attack.main(ATTACK)
         metric_id = metric.main(METRIC)
-        with mlflow.start_run(run_name="study") as parent:
+        client = mlflow.MlflowClient()
+        exp = client.get_run(train_id).info.experiment_id  # robust-digits: every stage's
+        with mlflow.start_run(run_name="study", experiment_id=exp) as parent:
             mlflow.set_tags({"robust.stage": "main", "robust.dataset": "digits"})
             retrain_id = retrain.main(RETRAIN)
             evaluate_id = evaluate.main(EVALUATE)
-        with mlflow.start_run(run_name="reusing parent") as reusing:
+        with mlflow.start_run(run_name="reusing parent", experiment_id=exp) as reusing:
             mlflow.set_tags({"robust.stage": "main", "robust.child.train": train_id})
-        pointers = {stage: _pointer(stage) for stage in ARGV}
-        client = mlflow.MlflowClient()
+        pointers = {stage: _pointer(stage, exp) for stage in ARGV}
         targets = {"train": train_id, "retrain": retrain_id, "evaluate": evaluate_id}
         for stage, target in targets.items():
             tags = client.get_run(pointers[stage]).data.tags
             assert tags["robust.reused_from"] == target, stage
         named = client.create_run(
-            "0",
+            exp,
             run_name="named children",
             tags={
                 "robust.stage": "main",

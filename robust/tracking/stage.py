@@ -398,7 +398,8 @@ def stage(
             reuse,
         )
         if adopting:  # mlflow run already made a run: make it a pointer to the reused one
-            mlflow.start_run()
+            mlflow.set_experiment(experiment_id=exp)  # MLflow refuses another active one
+            mlflow.start_run(experiment_id=exp)
             mlflow.set_tags(
                 {
                     "robust.stage": name,
@@ -485,9 +486,11 @@ def _start_run(
     called ``run_name``; return it. Under :func:`~robust.tracking.child.child_of` it is the
     study task's run in its parent's experiment."""
     mlflow.set_system_metrics_sampling_interval(SYSTEM_METRICS_INTERVAL_S)
-    placed: dict[str, Any] = {}
-    if not adopting:
-        placed = {"experiment_id": experiment_id, "run_name": run_name}
+    placed: dict[str, Any] = {"experiment_id": experiment_id}  # an adopted run's own
+    if adopting:  # MLflow refuses to adopt a run of another experiment than the active one
+        mlflow.set_experiment(experiment_id=experiment_id)
+    else:
+        placed["run_name"] = run_name
         if parent is not None:
             placed["tags"] = parent.tags()
     with _quiet_loggers("mlflow.system_metrics"):

@@ -232,6 +232,16 @@ def test_a_stage_goes_to_its_datasets_experiment_tagged_as_model_training(mlflow
 
 
 def test_mlflow_runs_experiment_wins_and_an_adopted_run_is_renamed(mlflow_store, monkeypatch):
+    import mlflow
+
+    mlflow.set_experiment("active in this process")  # e.g. set by earlier code: no matter
+    try:
+        _experiment_wins_and_adopted_runs_are_renamed(monkeypatch)
+    finally:
+        mlflow.set_experiment(experiment_id="0")  # MLflow's default, in every store
+
+
+def _experiment_wins_and_adopted_runs_are_renamed(monkeypatch) -> None:
     client = MlflowClient()
     chosen = client.create_experiment("chosen by the CLI")
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", chosen)
