@@ -70,8 +70,9 @@ class Params(_params.Common):
     original model's test split."""
     adaptive: tuple[str, ...] = ("autoattack",)
     """Attacks crafted against each model itself, comma-separated of fgsm, pgd, apgd-ce,
-    apgd-t, fab-t, square, autoattack (AutoAttack's standard ensemble); none: no adaptive
-    matrix."""
+    apgd-t, fab-t, square, autoattack (AutoAttack's standard ensemble), autoattack-rand (its
+    version for randomised models: APGD-CE and APGD-DLR, 20 draws per step); none: no
+    adaptive matrix."""
     eps: tuple[float, ...] | None = None
     """Budget(s) in norm: the first is the matrices'; with more, each model's ε-curve under
     curve_attack; auto: 0.3 for digits/mnist/fashion, 8/255 otherwise (L∞), 1.5 (L2)."""

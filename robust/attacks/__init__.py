@@ -11,7 +11,7 @@ attack and its settings (DGN generators included) and crafts it with one call;
 
 from robust.attacks._norms import NORMS, check_eps, check_norm, lp, max_distance
 from robust.attacks.apgd import apgd
-from robust.attacks.autoattack import AutoAttackResult, autoattack
+from robust.attacks.autoattack import AutoAttackResult, autoattack, is_randomised
 from robust.attacks.fab import fab
 from robust.attacks.fgsm import fgsm
 from robust.attacks.pgd import bim, pgd
@@ -38,6 +38,7 @@ __all__ = [
     "fab",
     "fgsm",
     "guided_retraining",
+    "is_randomised",
     "lp",
     "max_distance",
     "pgd",

@@ -167,3 +167,14 @@ def attack_mode(model: nn.Module) -> Iterator[Setup]:
         device = model_device(model)
         target, memory_format = fast_copy(model, device)
         yield Setup(target, device, memory_format)
+
+
+@contextlib.contextmanager
+def seeded_model(seed: int) -> Iterator[None]:
+    """Torch's global generators seeded with ``seed`` inside a fork: a randomised model's own
+    draws (noise, dropout at test time) repeat from run to run, and the caller's random state
+    is the same afterwards."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

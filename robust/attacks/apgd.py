@@ -20,6 +20,14 @@ targeted DLR −(z_y − z_t)/(z_π1 − (z_π3 + z_π4)/2) (or −CE toward t),
 ``n_target_classes`` classes the clean input ranks highest after its own. A restart or a
 target runs only on the inputs not fooled yet (as AutoAttack does), and success always means
 the prediction differs from y.
+
+Randomised models (AutoAttack's ``rand`` version): with ``eot_iter`` k > 1 every step takes the
+expectation over transformation (Athalye et al. 2018): the loss and the input gradient are the
+means over k forward/backward passes, an iterate fools the model when the mean logits do, and
+the result is the iterate of highest mean loss (every step runs: a fooling iterate near the
+boundary would flip back under the next draws). The model's own random draws come from torch's
+generator seeded with ``seed`` inside a fork, so a randomised model gives the same result on
+every run and the caller's random state is left as it was.
 """
 
 from __future__ import annotations
@@ -94,6 +102,7 @@ def apgd(
     rho: float = 0.75,
     seed: int = 0,
     *,
+    eot_iter: int = 1,
     use_predicted: bool = False,
     batch_size: int | None = None,
 ) -> Tensor:
@@ -109,6 +118,8 @@ def apgd(
             fooled yet, from a new random start); rho: the checkpoint's success fraction.
         seed: seed of the random starts (drawn on the CPU: results do not depend on the
             batch size or device).
+        eot_iter: forward/backward passes averaged per step (1: a deterministic model; 20:
+            AutoAttack's ``rand`` version for randomised defences).
 
     Returns:
         (N, C, H, W) like ``x``: within ``eps`` of ``x`` in ``norm`` and in [0, 1].
@@ -128,12 +139,12 @@ def apgd(
         raise ConfigError(f"rho must be a number in (0, 1), but got rho={rho!r}")
     _common.check_call(
         x, y, eps, use_predicted=use_predicted, batch_size=batch_size, steps=steps,
-        restarts=restarts, n_target_classes=n_target_classes,
+        restarts=restarts, n_target_classes=n_target_classes, eot_iter=eot_iter,
     )  # fmt: skip
 
     best = x.detach().clone()
     generator = torch.Generator().manual_seed(seed)
-    with _common.attack_mode(model) as run:
+    with _common.seeded_model(seed), _common.attack_mode(model) as run:
         batch_size = _common.batch_size_for(x, run.device, batch_size)
         labels = _common.labels(model, x, y, use_predicted, batch_size)
         clean = predict(run.model, x, batch_size=batch_size)  # on the attacked copy
@@ -160,7 +171,7 @@ def apgd(
                     x_adv, hit = _run(
                         run.model, x0, labels[idx].to(run.device),
                         None if target is None else target[idx].to(run.device),
-                        start[idx].to(run.device), eps, norm, loss, steps, rho,
+                        start[idx].to(run.device), eps, norm, loss, steps, rho, eot_iter,
                     )  # fmt: skip
                     best[idx] = x_adv.to(best.device, best.dtype)
                     fooled[idx] |= hit.cpu()
@@ -177,15 +188,19 @@ def _random_start(shape: torch.Size, eps: float, norm: str, generator: torch.Gen
 
 
 def _loss_and_grad(
-    model: nn.Module, x: Tensor, y: Tensor, loss: str, target: Tensor | None
+    model: nn.Module, x: Tensor, y: Tensor, loss: str, target: Tensor | None, eot_iter: int = 1
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Per-sample loss, its input gradient, and whether the model is fooled, at ``x``."""
+    """Per-sample loss, its input gradient, and whether the model is fooled, at ``x``: each
+    the mean over ``eot_iter`` passes (the model may draw at random in each)."""
     x = x.detach().requires_grad_(True)
+    values, grad, logits = 0.0, torch.zeros_like(x), 0.0
     with torch.enable_grad():
-        logits = model(x)
-        values = _loss(logits, y, loss, target)
-        (grad,) = torch.autograd.grad(values.sum(), x)
-    return values.detach(), grad, logits.detach().argmax(1) != y
+        for _ in range(eot_iter):
+            out = model(x)
+            value = _loss(out, y, loss, target)
+            grad += torch.autograd.grad(value.sum(), x)[0]
+            values, logits = values + value.detach(), logits + out.detach()
+    return values / eot_iter, grad / eot_iter, logits.argmax(1) != y
 
 
 def _run(
@@ -199,6 +214,7 @@ def _run(
     loss: str,
     steps: int,
     rho: float,
+    eot_iter: int = 1,
 ) -> tuple[Tensor, Tensor]:
     """One APGD run on a batch: the per-sample result and whether it fools the model."""
 
@@ -208,10 +224,11 @@ def _run(
     n = len(x0)
     shape = (n, *[1] * (x0.dim() - 1))
     x_k = proj(x0 + start)
-    f_k, grad, hit = _loss_and_grad(model, x_k, y, loss, target)
+    f_k, grad, hit = _loss_and_grad(model, x_k, y, loss, target, eot_iter)
     result = x_k.clone()  # the fooling iterate, else the best
     fooled = hit.clone()
     x_best, f_best, grad_best = x_k.clone(), f_k.clone(), grad.clone()
+    fooled_best = hit.clone()
     eta = torch.full(shape, 2.0 * eps, device=x0.device)
     x_prev = x_k
     marks = checkpoints(steps)
@@ -223,7 +240,7 @@ def _run(
         z = proj(x_k + eta * unit(grad, norm))
         x_next = proj(x_k + alpha * (z - x_k) + (1 - alpha) * (x_k - x_prev))
         x_prev = x_k
-        f_next, grad, hit = _loss_and_grad(model, x_next, y, loss, target)
+        f_next, grad, hit = _loss_and_grad(model, x_next, y, loss, target, eot_iter)
         increases += (f_next > f_k).float()
         new = hit & ~fooled
         result[new] = x_next[new]
@@ -247,7 +264,11 @@ def _run(
             halved_at_mark, f_best_at_mark = halve, f_best.clone()
             increases.zero_()
             last_mark = k + 1
-        if fooled.all():  # every result is fixed: the first fooling iterate
+        if eot_iter > 1:  # a randomised model: its best iterate may stop fooling it
+            fooled_best[better] = hit[better]
+        elif fooled.all():  # every result is fixed: the first fooling iterate
             break
+    if eot_iter > 1:
+        return x_best.detach(), fooled_best
     result[~fooled] = x_best[~fooled]
     return result.detach(), fooled

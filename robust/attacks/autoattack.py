@@ -5,16 +5,26 @@ only on the inputs every earlier one left classified correctly; an input is robu
 survives all of them, so the robust accuracy is a worst case per input over the ensemble. The
 ``standard`` version is APGD-CE (no restarts), APGD-T (targeted DLR, 9 target classes),
 FAB-T (9 target classes) and Square (5000 queries), 100 iterations each, in L∞ or L2 (the
-reference's ensemble for both norms); ``custom`` runs the ``attacks`` given, in that order.
+reference's ensemble for both norms); ``rand``, for randomised defences, is APGD-CE and
+APGD-DLR with the expectation over 20 draws of the model per step (EOT) and one restart;
+``custom`` runs the ``attacks`` given, in that order.
 The ensemble mixes losses (CE, DLR), a minimum-norm attack and a score-based one, so a
 defence that masks its gradient or rescales its logits is still broken by one of them.
 
-Differences from the reference: every attack is ours (robust.attacks.apgd, fab, square);
-the ``rand`` version (EOT for randomised defences) is not implemented.
+The model's own random draws come from torch's generator seeded with ``seed`` (inside a fork:
+the caller's random state is kept), so a randomised model's evaluation repeats exactly. As the
+reference does, a ``standard`` or ``custom`` run first calls the model twice on the same
+inputs and warns when the outputs differ: a randomised model needs ``version="rand"``. With
+EOT, whether an input is classified correctly (clean, and after each attack) is decided on the
+mean logits of ``eot_iter`` passes, so the robust accuracy is the expected classifier's, not
+one lucky draw's.
+
+Differences from the reference: every attack is ours (robust.attacks.apgd, fab, square).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,20 +45,55 @@ ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square")
 
 def _run(
     name: str, model: nn.Module, x: Tensor, y: Tensor, eps: float, norm: str, steps: int,
-    n_queries: int, seed: int, batch_size: int | None,
+    n_queries: int, seed: int, batch_size: int | None, eot_iter: int,
 ) -> Tensor:  # fmt: skip
-    """Attack ``name`` with AutoAttack's settings (one restart, the reference's targets)."""
+    """Attack ``name`` with AutoAttack's settings (one restart, the reference's targets; EOT
+    over ``eot_iter`` draws in APGD, the only attack of the reference that takes it)."""
     common = {"seed": seed, "batch_size": batch_size}
     if name == "square":
         return square(model, x, y, eps, norm, n_queries=n_queries, **common)
     if name == "fab-t":
         return fab(model, x, y, eps, norm, steps=steps, **common)
     loss = "ce" if name == "apgd-ce" else "dlr"
-    return apgd(model, x, y, eps, norm, loss, targeted=name == "apgd-t", steps=steps, **common)
+    return apgd(model, x, y, eps, norm, loss, targeted=name == "apgd-t", steps=steps,
+                eot_iter=eot_iter, **common)  # fmt: skip
 
 
-VERSIONS = {"standard": ("apgd-ce", "apgd-t", "fab-t", "square"), "custom": ()}
-"""``standard``: the reference's ensemble (L∞ and L2); ``custom``: the ``attacks`` given."""
+VERSIONS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+    "custom": (),
+}
+"""``standard``: the reference's ensemble (L∞ and L2); ``rand``: APGD-CE and APGD-DLR with
+EOT, for randomised models; ``custom``: the ``attacks`` given."""
+
+EOT_ITER = 20
+"""The ``rand`` version's draws per APGD step (the reference's)."""
+
+_PROBE = 64
+"""Inputs the randomness check passes through the model twice."""
+
+
+def _decide(model: nn.Module, x: Tensor, batch_size: int, eot_iter: int) -> Tensor:
+    """The class of the mean logits over ``eot_iter`` passes (one pass: the prediction), on
+    the CPU: a randomised model is judged by its expected output, as APGD's EOT steps are."""
+    logits = predict(model, x, batch_size=batch_size)
+    for _ in range(eot_iter - 1):
+        logits = logits + predict(model, x, batch_size=batch_size)
+    return logits.argmax(1).cpu()
+
+
+def is_randomised(model: nn.Module, x: Tensor, seed: int = 0) -> bool:
+    """Whether two passes of the first inputs of ``x`` through ``model`` (in eval mode) give
+    different logits (beyond float noise): a randomised defence, which
+    ``version="standard"`` underestimates."""
+    probe = x[:_PROBE]
+    if not len(probe):
+        return False
+    with _common.seeded_model(seed):
+        first = predict(model, probe)
+        second = predict(model, probe)
+    return not torch.allclose(first, second, rtol=1e-4, atol=1e-5)
 
 
 @dataclass(frozen=True)
@@ -85,6 +130,7 @@ def autoattack(
     n_queries: int = 5000,
     seed: int = 0,
     *,
+    eot_iter: int | None = None,
     use_predicted: bool = False,
     batch_size: int | None = None,
 ) -> AutoAttackResult:
@@ -93,9 +139,14 @@ def autoattack(
     Args:
         model, x, y, eps, use_predicted, batch_size: as for :func:`robust.attacks.fgsm`.
         norm: ``inf`` or ``2``.
-        version: ``standard`` or ``custom`` (then ``attacks`` names them, from :data:`ATTACKS`).
+        version: ``standard``, ``rand`` or ``custom`` (then ``attacks`` names them, from
+            :data:`ATTACKS`).
         steps: iterations of APGD and FAB; n_queries: Square's queries per input.
-        seed: every attack's seed.
+        seed: every attack's seed, and the seed of the model's own random draws.
+        eot_iter: APGD's draws per step; None: :data:`EOT_ITER` for ``rand``, else 1.
+
+    Warns:
+        UserWarning: the model's outputs vary between calls but the version is not ``rand``.
 
     Example:
         >>> result = autoattack(model, x, y, eps=8 / 255)
@@ -106,10 +157,10 @@ def autoattack(
         raise ConfigError(
             f"version must be one of {', '.join(VERSIONS)}, but got version={version!r}"
         )
-    if version == "standard":
+    if version != "custom":
         if attacks:
-            raise ConfigError("attacks is for version=custom; version=standard runs its own")
-        names = VERSIONS["standard"]
+            raise ConfigError(f"attacks is for version=custom; version={version} runs its own")
+        names = VERSIONS[version]
     else:
         names = tuple(attacks)
         if not names:
@@ -119,22 +170,34 @@ def autoattack(
             raise ConfigError(f"attacks must be among {', '.join(ATTACKS)}, but got {name!r}")
     if len(set(names)) != len(names):
         raise ConfigError(f"attacks must not repeat, but got {', '.join(names)}")
-    _common.check_call(x, y, eps, use_predicted=use_predicted, batch_size=batch_size)
+    if eot_iter is None:
+        eot_iter = EOT_ITER if version == "rand" else 1
+    _common.check_call(
+        x, y, eps, use_predicted=use_predicted, batch_size=batch_size, eot_iter=eot_iter
+    )
+    if version != "rand" and is_randomised(model, x, seed):
+        warnings.warn(
+            "the model's outputs differ between two calls on the same inputs (a randomised "
+            f"defence?): version={version} underestimates its robustness; use version=rand",
+            stacklevel=2,
+        )
     size = batch_size or 1024
     labels = _common.labels(model, x, y, use_predicted, size)
 
     out = x.detach().clone()
     broken_by = torch.zeros(len(x), dtype=torch.int64)
-    if len(x):
-        broken_by[predict(model, x, batch_size=size).argmax(1).cpu() != labels] = -1
-    for k, name in enumerate(names, 1):
-        todo = (broken_by == 0).nonzero().squeeze(1)
-        if not len(todo):
-            break
-        adv = _run(
-            name, model, x[todo], labels[todo], eps, norm, steps, n_queries, seed, batch_size
-        )
-        fooled = predict(model, adv, batch_size=size).argmax(1).cpu() != labels[todo]
-        out[todo[fooled]] = adv[fooled.to(adv.device)].to(out.device, out.dtype)
-        broken_by[todo[fooled]] = k
+    with _common.seeded_model(seed):
+        if len(x):
+            broken_by[_decide(model, x, size, eot_iter) != labels] = -1
+        for k, name in enumerate(names, 1):
+            todo = (broken_by == 0).nonzero().squeeze(1)
+            if not len(todo):
+                break
+            adv = _run(
+                name, model, x[todo], labels[todo], eps, norm, steps, n_queries, seed,
+                batch_size, eot_iter,
+            )  # fmt: skip
+            fooled = _decide(model, adv, size, eot_iter) != labels[todo]
+            out[todo[fooled]] = adv[fooled.to(adv.device)].to(out.device, out.dtype)
+            broken_by[todo[fooled]] = k
     return AutoAttackResult(out, broken_by, names)

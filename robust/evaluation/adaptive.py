@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from robust.attacks import apgd, autoattack, check_eps, fab, fgsm, pgd, square
 from robust.attacks._norms import check_norm
+from robust.attacks.autoattack import EOT_ITER
 from robust.errors import ConfigError, DataError
 from robust.models import predict
 
@@ -35,9 +36,12 @@ if TYPE_CHECKING:
 
     from robust.attacks.dgn import Generators
 
-ADAPTIVE = ("fgsm", "pgd", "apgd-ce", "apgd-t", "fab-t", "square", "autoattack")
-"""Attacks :class:`Adaptive` crafts: white-box gradient attacks, the score-based Square, and
-AutoAttack's standard ensemble (APGD-CE, APGD-T, FAB-T, Square on the inputs still robust)."""
+ADAPTIVE = (
+    "fgsm", "pgd", "apgd-ce", "apgd-t", "fab-t", "square", "autoattack", "autoattack-rand",
+)  # fmt: skip
+"""Attacks :class:`Adaptive` crafts: white-box gradient attacks, the score-based Square,
+AutoAttack's standard ensemble (APGD-CE, APGD-T, FAB-T, Square on the inputs still robust)
+and its ``rand`` version for randomised models (APGD-CE, APGD-DLR, 20 draws per step)."""
 
 WORST = "worst case"
 """The column of inputs no listed attack fooled (:func:`evaluate_adaptive`)."""
@@ -139,7 +143,8 @@ class Adaptive:
             case "square":
                 return square(model, x, y, self.eps, self.norm, n_queries=self.n_queries,
                               **common)  # fmt: skip
-        result = autoattack(model, x, y, self.eps, self.norm, steps=steps,
+        version = "rand" if self.name == "autoattack-rand" else "standard"
+        result = autoattack(model, x, y, self.eps, self.norm, version, steps=steps,
                             n_queries=self.n_queries, **common)  # fmt: skip
         return result.x_adv
 
@@ -152,10 +157,12 @@ class Adaptive:
             out["steps"] = self.iterations
         if self.name in ("pgd", "apgd-ce"):
             out["restarts"] = self.restarts
-        if self.name in ("square", "autoattack"):
+        if self.name in ("square", "autoattack"):  # rand runs no Square
             out["n_queries"] = self.n_queries
         if self.name == "autoattack":
             out["attacks"] = "apgd-ce,apgd-t,fab-t,square"
+        if self.name == "autoattack-rand":
+            out |= {"attacks": "apgd-ce,apgd-dlr", "eot_iter": EOT_ITER}
         return out
 
 

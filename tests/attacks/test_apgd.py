@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from robust.attacks import apgd, lp
 from robust.attacks.apgd import checkpoints, dlr_loss
 from robust.errors import ConfigError
-from tests.nets import TinyNet, accuracy
+from tests.nets import Noisy, TinyNet, accuracy
 
 EPS = 0.12
 """An L∞ budget where the digits model of tests/conftest.py keeps 20–80 % under APGD."""
@@ -63,15 +63,18 @@ def test_dlr_loss_is_the_formula(seed, n, k):
     norm=st.sampled_from(["inf", "2"]),
     eps=st.floats(0.0, 2.0, allow_subnormal=False),
     seed=st.integers(0, 2**16),
+    eot_iter=st.sampled_from([1, 3]),
 )
-def test_outputs_stay_in_the_ball_and_the_box(loss, targeted, n, c, hw, norm, eps, seed):
+def test_outputs_stay_in_the_ball_and_the_box(loss, targeted, n, c, hw, norm, eps, seed,
+                                              eot_iter):  # fmt: skip
     torch.manual_seed(seed)
-    model = TinyNet(c, hw, hw)
+    model = TinyNet(c, hw, hw) if eot_iter == 1 else Noisy(TinyNet(c, hw, hw), 0.2)
     x = torch.rand(n, c, hw, hw)
     x[0, 0, 0, 0], x[-1, -1, -1, -1] = 0.0, 1.0
     y = torch.randint(0, 5, (n,))
     before = x.clone()
-    x_adv = apgd(model, x, y, eps, norm, loss, targeted, steps=6, n_target_classes=2, seed=seed)
+    x_adv = apgd(model, x, y, eps, norm, loss, targeted, steps=6, n_target_classes=2, seed=seed,
+                 eot_iter=eot_iter)  # fmt: skip
     assert x_adv.shape == x.shape and x_adv.dtype == x.dtype
     assert torch.all(lp(x_adv - x, norm) <= eps + 1e-5)
     assert x_adv.min() >= 0 and x_adv.max() <= 1
@@ -152,6 +155,7 @@ def test_a_fooled_input_stays_fooled(trained, inputs):
         ({"restarts": 0}, "restarts must be an integer of at least 1, but got restarts=0"),
         ({"rho": 1.0}, "rho must be a number in (0, 1), but got rho=1.0"),
         ({"n_target_classes": 0}, "n_target_classes must be an integer of at least 1"),
+        ({"eot_iter": 0}, "eot_iter must be an integer of at least 1, but got eot_iter=0"),
     ],
 )
 def test_bad_settings_are_one_line(trained, inputs, kwargs, message):

@@ -53,12 +53,20 @@ def _autoattack(model, x, y):
             "autoattack",
             lambda m, x, y: attacks.autoattack(m, x, y, EPS, steps=5, n_queries=20, seed=3).x_adv,
         ),
+        (
+            "autoattack-rand",
+            lambda m, x, y: attacks.autoattack(m, x, y, EPS, "inf", "rand", steps=5, seed=3).x_adv,
+        ),
     ],
 )
 def test_each_name_crafts_exactly_the_attack_it_names(trained, inputs, name, direct):
     x, y = inputs
-    ours = Adaptive(name, EPS, steps=5, n_queries=20, seed=3).craft(trained, x, y)
+    attack = Adaptive(name, EPS, steps=5, n_queries=20, seed=3)
+    ours = attack.craft(trained, x, y)
     assert torch.equal(ours, direct(trained, x, y))
+    if name == "autoattack-rand":
+        assert attack.describe()["attacks"] == "apgd-ce,apgd-dlr"
+        assert attack.describe()["eot_iter"] == 20 and "n_queries" not in attack.describe()
 
 
 def test_the_worst_case_is_an_input_wise_and_and_breakdowns_add_up(trained, inputs):
