@@ -83,6 +83,15 @@ class Training(Common):
 
 
 @dataclass(frozen=True)
+class Registering:
+    """A stage that trains a model: whether to register it (a mixin)."""
+
+    register: bool = False
+    """Register the run's model in the MLflow model registry, as a version of the model named
+    like the run's experiment (robust-digits by default); a reused run is registered once."""
+
+
+@dataclass(frozen=True)
 class Fanout:
     """Where a stage's independent work runs (a mixin: call :meth:`check_fanout`)."""
 

@@ -32,6 +32,7 @@ from pipelines import _cli, _params
 from robust import attacks, models, tracking
 from robust.errors import ConfigError
 from robust.evaluation import attack_report, report_test_set
+from robust.tracking.notes import percent
 from robust.training import (
     EVERY,
     adversarial_fit,
@@ -48,7 +49,7 @@ STARTS = ("fresh", "finetune")
 
 
 @dataclass(frozen=True)
-class Params(_params.Training):
+class Params(_params.Training, _params.Registering):
     model_run: str | None = None
     """Train or advtrain run: architecture, data, finetune weights; auto: attack_run's model,
     else the newest FINISHED train run on dataset."""
@@ -151,6 +152,15 @@ def run_name(p: Params, attack: dict[str, str]) -> str:
 
 
 def main(p: Params) -> str:
+    """Run (or reuse) the advtrain stage and, with ``register``, register its model; return
+    its run id."""
+    run_id = _run(p)
+    if p.register:
+        tracking.registry.register(run_id)
+    return run_id
+
+
+def _run(p: Params) -> str:
     """Run (or reuse) the advtrain stage; return its run id."""
     p, up = p.resolved(), tracking.Lineage(p.dataset)
     needs_attack = p.mode == "static" or p.method == "dgn" or p.attack_run is not None
@@ -170,7 +180,7 @@ def main(p: Params) -> str:
     with tracking.stage(
         "advtrain", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
         data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
-        run_name=run_name(p, up.params(attack_run) if attack_run else {}),
+        run_name=(name := run_name(p, up.params(attack_run) if attack_run else {})),
     ) as run:  # fmt: skip
         if run.reused:
             return run.run_id
@@ -197,6 +207,9 @@ def main(p: Params) -> str:
                     p.method, eps, steps=p.steps, step_size=p.step_size, seed=p.seed
                 )
                 adversarial["attack"] = online_attack(spec)
+        run.log_splits(ds, ("train", "val", "test"), model_run)
+        if p.mode == "static":
+            run.log_adversarial_inputs(attack_run, {"train": len(train.y)}, ds)
         seed_everything(p.seed)
         # as the train stage, so a fresh model starts as it did
         model = source if p.start == "finetune" else models.rebuild(source, seed=p.seed)
@@ -213,16 +226,33 @@ def main(p: Params) -> str:
             )  # fmt: skip
             fit_s = time.perf_counter() - t0
         run.log_metrics({"train/samples_per_s": len(train.y) * p.epochs / fit_s})
+        transfer = None
         with run.phase("evaluate"):
-            run.log_metrics(report_test_set(model, ds.test, ds.classes, run.outdir / "confusion"))
+            test = report_test_set(model, ds.test, ds.classes, run.outdir / "confusion")
+            run.log_metrics(test)
             if attack_run and "test" in up.splits(attack_run):
                 adv = up.adversarial(attack_run, "test")
+                run.log_adversarial_inputs(attack_run, {"test": len(adv["y"])}, ds)
                 transfer = attack_report(model, ds.test.x[adv["index"]], adv["x"], adv["y"])
                 keys = ("accuracy", "clean_accuracy", "success_rate")
                 run.log_metrics({f"transfer/{k}": transfer[k] for k in keys})
         run.log_artifacts(run.outdir / "confusion", "confusion")
         with run.phase("save"):
-            run.log_model(model, ds)
+            run.log_model(model, ds, name)
+        source_line = f"from {tracking.notes.run_link(model_run)}" + (
+            f" with the adversarial inputs of {tracking.notes.run_link(attack_run)}"
+            if attack_run else ""
+        )  # fmt: skip
+        run.describe(
+            f"**{name}**: {p.mode} adversarial training ({p.start} start, {p.epochs} epochs) "
+            f"{source_line}.",
+            f"Clean test accuracy **{percent(test['test/accuracy'])}**"
+            + (
+                f"; on the attack run's adversarial test inputs (crafted against the original) "
+                f"**{percent(transfer['accuracy'])}**." if transfer else "."
+            )
+            + " Robust accuracy under adaptive attacks is `evaluate`'s.",
+        )  # fmt: skip
         return run.run_id
 
 

@@ -27,6 +27,7 @@ from robust import attacks, faults, tracking
 from robust.attacks import dgn
 from robust.errors import ConfigError
 from robust.evaluation import report_adversarial_set
+from robust.tracking.notes import percent
 from robust.utils import resolve_device
 
 SPLITS = ("train", "val", "test")
@@ -203,17 +204,31 @@ def main(p: Params) -> str:
                         n_adv=p.n_adv or len(ds.test), seed=p.seed, batch_size=p.batch_size,
                         misclassified_only=p.misclassified_only,
                     )  # fmt: skip
+        lines = []
         for split, (adv, rate) in advs.items():
             grid = run.outdir / f"{split}.png"
             x = getattr(ds, split).x[adv.index]
             by_attack = p.preset is not None
             report = report_adversarial_set(model, x, adv, ds.classes, grid, by_attack=by_attack)
+            lines.append(
+                f"{split}: {len(adv.index)} inputs, success rate "
+                f"**{percent(report['success_rate'])}**, the model's accuracy on them "
+                f"{percent(report['accuracy'])} (clean {percent(report['clean_accuracy'])}), "
+                f"mean L2 {report['l2_mean']:.3f}, max L∞ {report['linf_max']:.3f}"
+            )
             run.log_metrics({f"{split}/{k}": v for k, v in report.items()})
             run.log_metrics({f"{split}/samples_per_s": rate})
             run.log_tensors(f"adversarial/{split}", **adv.tensors())
             run.log_artifact(grid, "grid")
+        run.log_splits(ds, p.splits, model_run)
+        run.log_adversarial_inputs(run.run_id, {s: len(a.index) for s, (a, _) in advs.items()}, ds)
         names = dict(enumerate(adv.names))
         run.log_dict({"attacks": names, "params": params}, "adversarial/attacks.json")
+        run.describe(
+            f"**{run_name(p, eps)}**: adversarial inputs crafted against "
+            f"{tracking.notes.run_link(model_run)}.",
+            tracking.notes.bullets(lines),
+        )
         return run.run_id
 
 

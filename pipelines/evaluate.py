@@ -52,6 +52,7 @@ from robust.evaluation import (
     write_matrix,
 )
 from robust.tracking import labels
+from robust.tracking.notes import percent
 from robust.utils import markdown_table, resolve_device
 
 log = logging.getLogger("pipelines.evaluate")
@@ -201,6 +202,9 @@ def main(p: Params) -> str:
             }
             adv = {label: up.adversarial(run_id, "test") for label, run_id in cols.items()}
             sets = {"clean": (test.x, test.y)} | {k: (a["x"], a["y"]) for k, a in adv.items()}
+            run.log_splits(ds, ("test",), original)
+            for label, run_id in cols.items():
+                run.log_adversarial_inputs(run_id, {"test": len(adv[label]["y"])}, ds)
         sizes = {label: len(x) for label, (x, _) in sets.items()}
         with run.phase("transfer"):
             matrix = transfer_matrix(models, sets, batch_size=p.batch_size or 1024)
@@ -243,8 +247,11 @@ def main(p: Params) -> str:
             run.set_tags({"robust.masking": _flag_text(flags)})
         run.log_artifacts(out, "matrix")
         info = labels.matrix_labels(up, original, rows, cols, sizes, described)
+        for label, (_, metric) in best.items():  # which best model of the retrain run
+            info["rows"][label]["metric"] = metric
         run.log_dict(info, "matrix/labels.json")
         run.log_text(_summary(out, p, eps, flags), "summary.md")
+        run.describe(*_description(out, rows, cols, p, eps, flags))
         return run.run_id
 
 
@@ -303,6 +310,35 @@ def _masking(models, x, y, eps: float, p: Params, out: Path) -> dict[str, list[s
 def _flag_text(flags: dict[str, list[str]]) -> str:
     text = "; ".join(f"{row}: {', '.join(f)}" for row, f in flags.items() if f)
     return (text or "none flagged")[:5000]
+
+
+def _description(
+    out: Path, rows: dict[str, str], cols: dict[str, str], p: Params, eps: float,
+    flags: dict[str, list[str]],
+) -> list[str]:  # fmt: skip
+    """The run's description: what was evaluated, the most robust row under the strongest
+    evaluation with its interval, the adaptive matrix and the masking verdict."""
+    import pandas as pd
+
+    kind = "adaptive" if (out / "adaptive_cells.csv").exists() else "transfer"
+    cells = pd.read_csv(out / f"{kind}_cells.csv")
+    strongest = cells["test set"].iloc[-1]  # the worst case (or the only / last column)
+    under = cells[cells["test set"] == strongest]
+    top = under.loc[under["accuracy"].idxmax()]
+    parts = [
+        f"**evaluate** on {p.dataset}: {len(rows)} models × "
+        + (f"adaptive attacks {', '.join(p.adaptive)}" if kind == "adaptive" else "")
+        + (" and " if kind == "adaptive" and cols else "")
+        + (f"{len(cols)} transfer attack sets" if cols else "")
+        + f", {p.norm} ε = {eps:g}.",
+        f"Most robust under *{strongest}*: **{top['model']}**, {percent(top['accuracy'])} "
+        f"[{percent(top['ci_low'])}, {percent(top['ci_high'])}] (Wilson 95 %, over "
+        f"{int(top['n'])} test inputs).",
+        markdown_table(interval_table(cells)),
+    ]
+    if flags:
+        parts.append(f"Gradient-masking checks: {_flag_text(flags)}.")
+    return parts
 
 
 def _summary(out: Path, p: Params, eps: float, flags: dict[str, list[str]]) -> str:

@@ -20,6 +20,9 @@ Metrics: ``time/<name>_s``, ``energy/<name>_kwh`` per child stage (a reused stag
 ``time/report_s``, and the study's key results (:func:`robust.results.study_metrics`:
 ``study/clean_accuracy/original``, ``study/robust_accuracy_best/<attack>``,
 ``study/<config>/best_vs_random``, ``…/n_beat_random``, ``…/n_worse_than_random``).
+Registered models (``register``, on by default): the original, every advtrain model and each
+retrain run's best model are versions of the registered model named like the study's
+experiment (``robust-<dataset>``), aliases ``original`` and ``most-robust``.
 Artifacts: ``report.md``, ``report.html`` (self-contained), and each
 figure as ``figures/*.png`` (:func:`robust.results.write_study_report`).
 """
@@ -92,6 +95,11 @@ class Params(train.Params, _params.Fanout):
     adaptive_dgn_epochs: int = 10
     """evaluate: epochs each DGN attack's generators train further against every model (its
     adaptive column); 0: none."""
+    register: bool = True
+    """Register the study's models (the original, every adversarially trained model and each
+    retrain run's best) as versions of the registered model named like the study's
+    experiment, with aliases original and most-robust (the highest worst-case robust accuracy
+    in evaluate's adaptive matrix)."""
     pgd_at: bool = True
     """Add one online PGD-AT model (Madry et al.: α = 0, PGD regenerated per batch) to the
     study, so every matrix has a row meant to resist adaptive attacks."""
@@ -148,10 +156,15 @@ def main(p: Params) -> str:
                 ):
                     log.info("study stage %d/%d done: %s (run %s)", i, len(stages), name, run_id)
                     ids[name] = run_id
+        if p.register:
+            with run.phase("register"):
+                _register(run.run_id, ids)
         with run.phase("report"):
             written = results.write_study_report(run.run_id, run.outdir / "report")
             run.log_artifacts(run.outdir / "report")
-            run.log_metrics(results.study_metrics(run.run_id))
+            key_results = results.study_metrics(run.run_id)
+            run.log_metrics(key_results)
+            run.describe(*_findings(p, ids, key_results))
         log.info(
             "study on %s done: %d stages; report %s (run %s)",
             p.dataset,
@@ -160,6 +173,62 @@ def main(p: Params) -> str:
             run.run_id,
         )
         return run.run_id
+
+
+def _findings(p: Params, ids: dict[str, str], key: dict[str, float]) -> list[str]:
+    """The study run's description: its key results in words and a link to every child."""
+    notes = tracking.notes
+    lines = []
+    if (clean := key.get("study/clean_accuracy/original")) is not None:
+        lines.append(f"Original model: clean test accuracy **{notes.percent(clean)}**.")
+    best = {k.rsplit("/", 1)[1]: v for k, v in key.items() if "/robust_accuracy_best/" in k}
+    if best:
+        lines.append(
+            "Best robust accuracy over the study's models, per adaptive attack: "
+            + ", ".join(f"{a} {notes.percent(v)}" for a, v in best.items())
+            + "."
+        )
+    most = results.most_robust(ids["evaluate"]) if "evaluate" in ids else None
+    if most is not None:
+        lines.append(
+            f"Most robust model: **{most['label']}** ({notes.run_link(most['run_id'])}), "
+            f"{notes.percent(most['accuracy'])} under {most['column']}"
+            + (" (alias `most-robust`)." if p.register else ".")
+        )
+    for c in p.configs:
+        if f"study/{c}/best_vs_random" in key:
+            lines.append(
+                f"Retraining {c}: {int(key[f'study/{c}/n_beat_random'])} metrics beat random, "
+                f"{int(key[f'study/{c}/n_worse_than_random'])} worse (Holm over the study); "
+                f"best mean difference {key[f'study/{c}/best_vs_random']:+.4f}."
+            )
+        elif f"retrain.{c}" in ids:
+            lines.append(f"Retraining {c}: no budget within the headline's pool fraction.")
+    children = [f"{name}: {notes.run_link(run_id)}" for name, run_id in ids.items()]
+    return [
+        f"**Study on {p.dataset}**: {len(ids)} stages; the full report is `report.html` "
+        "(and `report.md`) among this run's artifacts.",
+        notes.bullets(lines),
+        "Stages:\n\n" + notes.bullets(children),
+    ]
+
+
+def _register(parent: str, ids: dict[str, str]) -> None:
+    """Register every model stage's model under the study's experiment name and set the
+    aliases ``original`` and ``most-robust`` (the latter only with an adaptive matrix)."""
+    registry = tracking.registry
+    name = registry.registered_name(parent)
+    for stage, run_id in ids.items():
+        if stage.split(".")[-1] == "train" or stage.startswith(("advtrain.", "retrain.")):
+            registry.register(run_id, name)
+    registry.set_alias(name, "original", ids["train"])
+    most = results.most_robust(ids["evaluate"]) if "evaluate" in ids else None
+    if most is not None:
+        registry.set_alias(name, "most-robust", most["run_id"])
+        log.info(
+            "most robust model: %s (%s %.1f %%), registered as %s@most-robust", most["label"],
+            most["column"], 100 * most["accuracy"], name,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

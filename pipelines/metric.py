@@ -102,6 +102,8 @@ def main(p: Params) -> str:
             ref = models.traces(model, ds.train.x, p.layer, **kwargs)
             adv_traces = models.traces(model, adv["x"], p.layer, **kwargs)
         pool = guidance.assemble_pool(ref, adv_traces, ds.train.y, adv["y"], kind=p.pool)
+        run.log_splits(ds, ("train",), model_run)
+        run.log_adversarial_inputs(attack_run, {"train": len(adv["y"])}, ds)
         run.log_metrics(pool.sizes())
         options = {
             "threshold": p.threshold, "var_threshold": p.var_threshold, "seed": p.seed,
@@ -125,6 +127,15 @@ def main(p: Params) -> str:
         lineage = {"attack_run": attack_run, "model_run": model_run}
         info = pool.describe(lineage, metrics=metrics, layer=p.layer, seed=p.seed)
         run.log_dict(info, "guidance/pool.json")
+        sizes = pool.sizes()
+        run.describe(
+            f"**metric**: {len(pool)} inputs of the {p.pool} pool ("
+            + ", ".join(f"{k.removeprefix('pool/n_')} {int(v)}" for k, v in sizes.items())
+            + f") from {tracking.notes.run_link(attack_run)} scored and ordered by "
+            + ", ".join(metrics)
+            + f", on the activations of {tracking.notes.run_link(model_run)}.",
+            "The orders feed `retrain`; score histograms per metric are under `histograms/`.",
+        )
         return run.run_id
 
 

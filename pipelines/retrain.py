@@ -33,7 +33,9 @@ Artifacts: ``figures/<dataset>_<config>_accuracy.png`` and ``.svg`` (combined), 
 ``…_accuracy_clean`` and ``…_accuracy_adversarial`` (each endpoint alone); ``tables/curves.csv``
 (one row per metric, seed and step) and ``tables/summary.csv``; ``summary.json`` and
 ``summary.md``; ``best/<M>/`` (the best retrained model, safetensors + spec) and
-``best/best.json``.
+``best/best.json``; the MLflow model ``retrain-<config>-<M>`` of the metric whose best model
+scored highest on the selection set (tag ``robust.best_metric``; what ``register`` and
+``main`` register).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from dataclasses import dataclass
 from pipelines import _cli, _fanout, _params
 from robust import guidance, retraining, tracking
 from robust.errors import ConfigError
+from robust.tracking.notes import percent
 from robust.training import TrainConfig
 from robust.utils import resolve_device
 
@@ -53,7 +56,7 @@ SELECT_ON = ("auto", "val", "val_clean", "test")
 
 
 @dataclass(frozen=True)
-class Params(_params.Training, _params.Fanout):
+class Params(_params.Training, _params.Fanout, _params.Registering):
     metric_run: tuple[str, ...] | None = None
     """Metric run whose orders and pool are used; auto: the newest FINISHED one on dataset.
     Several (comma-separated), each on another independently trained original model (train
@@ -182,6 +185,15 @@ def _originals(up: tracking.Lineage, p: Params) -> tuple[list[_Original], tuple[
 
 
 def main(p: Params) -> str:
+    """Run (or reuse) the retrain stage and, with ``register``, register its model; return
+    its run id."""
+    run_id = _run(p)
+    if p.register:
+        tracking.registry.register(run_id)
+    return run_id
+
+
+def _run(p: Params) -> str:
     """Run (or reuse) the retrain stage; return its run id."""
     up = tracking.Lineage(p.dataset)
     originals, metrics = _originals(up, p)
@@ -228,10 +240,17 @@ def main(p: Params) -> str:
                 train_adv = up.adversarial(o.attack_run, "train")
                 pool = retraining.pool_from(described, ds.train, train_adv)
                 val_adv = up.adversarial(o.attack_run, "val") if select_on == "val" else None
+                test_adv = up.adversarial(o.attack_run, "test")
                 tests = retraining.eval_sets(
-                    ds.test, up.adversarial(o.attack_run, "test"),
-                    val=None if select_on == "test" else ds.val, val_adversarial=val_adv,
+                    ds.test, test_adv, val=None if select_on == "test" else ds.val,
+                    val_adversarial=val_adv,
                 )  # fmt: skip
+            used = {"train": train_adv, "val": val_adv, "test": test_adv}
+            splits = ("train", "test") if select_on == "test" else ("train", "val", "test")
+            run.log_splits(ds, splits, o.model_run)
+            run.log_adversarial_inputs(
+                o.attack_run, {s: len(a["y"]) for s, a in used.items() if a is not None}, ds
+            )
             scores.append(retraining.evaluate_model(original, tests, ds.num_classes))
             first_seed = p.seed + k * p.seeds  # distinct seeds per original: distinct keys
             seeds = range(first_seed, first_seed + p.seeds)
@@ -273,7 +292,7 @@ def main(p: Params) -> str:
                 context["original model"] = (
                     f"mean over {len(originals)} originals: {context['original model']}"
                 )
-            retraining.write_study(
+            doc = retraining.write_study(
                 run.outdir / "report", results, pool_size, budget=p.headline_budget,
                 original=original_scores, costs=costs, context=context,
                 title=f"Guided retraining: {p.dataset}, {p.config}",
@@ -281,6 +300,24 @@ def main(p: Params) -> str:
                 log_metrics=run.log_metrics, margin=p.margin,
             )  # fmt: skip
             run.log_artifacts(run.outdir / "report")
+        with run.phase("save"):  # the best of the best models, for the model registry
+            top = retraining.top_metric(results)
+            run.log_mlflow_model(results[top].best_model, ds, f"retrain {p.config} {top}")
+            run.set_tags({"robust.best_metric": top})
+        best = results[top].best
+        heads = [h["line"] for h in doc.get("headline", {}).values()]
+        run.describe(
+            f"**retrain {p.config}** on {p.dataset}: {', '.join(metrics)} each retrained at "
+            f"{len(sizes)} budgets ({sizes[0]}–{sizes[-1]} of {pool_size} inputs) × "
+            f"{len(all_seeds) // len(originals)} seeds from {len(originals)} original(s) "
+            f"({', '.join(tracking.notes.run_link(o.metric_run) for o in originals)}).",
+            "Combined clean + adversarial test accuracy against random (Holm-adjusted, "
+            "verdicts as in `summary.md`):\n\n"
+            + (tracking.notes.bullets(heads) if heads else doc.get("headline_note") or "none"),
+            f"Best model: **{top}** at {best.n_inputs} inputs, chosen on {select_on}; test "
+            f"accuracy clean {percent(best.scores['accuracy_clean'])}, adversarial "
+            f"{percent(best.scores['accuracy_adversarial'])}.",
+        )  # fmt: skip
         return run.run_id
 
 

@@ -6,8 +6,8 @@ Metrics: ``train/loss``, ``train/accuracy``, ``val/loss``, ``val/accuracy`` per 
 ``test/recall_macro``, ``test/f1_macro``; ``train/samples_per_s``; plus the stage run's
 ``time/*``, ``energy/*``, ``process/*`` and system metrics.
 Artifacts: ``model/`` (safetensors + spec.json, what ``robust.results.load_model(run_id)``
-reads), ``mlflow_model/`` (for ``mlflow models predict``), ``confusion/confusion.png`` and
-``.csv``.
+reads), the MLflow model ``train-<model>`` (for ``mlflow models predict``/``serve`` and the
+registry; tag ``robust.mlflow_model``), ``confusion/confusion.png`` and ``.csv``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pipelines import _cli, _params
 from robust import data, models, tracking
 from robust.evaluation import report_test_set
+from robust.tracking.notes import percent
 from robust.training import fit
 from robust.utils import seed_everything
 
 
 @dataclass(frozen=True)
-class Params(_params.Training):
+class Params(_params.Training, _params.Registering):
     model: str | None = None
     """Architecture from the zoo; auto picks the dataset's default."""
     size: int | None = None
@@ -60,6 +61,15 @@ def run_name(p: Params) -> str:
 
 
 def main(p: Params, *, force: bool | None = None) -> str:
+    """Run (or reuse) the train stage and, with ``register``, register its model; return
+    its run id."""
+    run_id = _run(p, force)
+    if p.register:
+        tracking.registry.register(run_id)
+    return run_id
+
+
+def _run(p: Params, force: bool | None) -> str:
     """Run (or reuse) the train stage; return its run id."""
     p = p.resolved()
     force = p.force if force is None else force
@@ -75,6 +85,7 @@ def main(p: Params, *, force: bool | None = None) -> str:
                 p.dataset, p.data_dir, seed=p.seed, size=p.size, grayscale=p.grayscale,
                 preset=p.preset,
             )  # fmt: skip
+        run.log_splits(ds, ("train", "val", "test"), run.run_id)
         model = models.build(p.model, ds.input_shape, ds.num_classes, seed=p.init_seed)
         run.log_params(
             {"n_train": len(ds.train), "n_val": len(ds.val), "n_test": len(ds.test),
@@ -90,10 +101,18 @@ def main(p: Params, *, force: bool | None = None) -> str:
             fit_s = time.perf_counter() - t0
         run.log_metrics({"train/samples_per_s": len(ds.train) * p.epochs / fit_s})
         with run.phase("evaluate"):
-            run.log_metrics(report_test_set(model, ds.test, ds.classes, run.outdir / "confusion"))
+            test = report_test_set(model, ds.test, ds.classes, run.outdir / "confusion")
+            run.log_metrics(test)
         run.log_artifacts(run.outdir / "confusion", "confusion")
         with run.phase("save"):
-            run.log_model(model, ds)
+            run.log_model(model, ds, run_name(p))
+        run.describe(
+            f"**{run_name(p)}** on {p.dataset}: {len(ds.train)} training, {len(ds.val)} "
+            f"validation and {len(ds.test)} test inputs; {p.epochs} epochs of {p.optimizer} "
+            f"(lr {p.lr:g}, batch {p.batch_size}).",
+            f"Test accuracy **{percent(test['test/accuracy'])}** (macro F1 "
+            f"{test['test/f1_macro']:.3f}).",
+        )
         return run.run_id
 
 

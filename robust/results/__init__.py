@@ -24,7 +24,7 @@ from robust.results._query import (
 )
 from robust.results.replication import Replication, compare_to_seed, reference_curves
 from robust.results.report import write_study_report
-from robust.results.study import study_metrics
+from robust.results.study import most_robust, study_metrics
 
 __all__ = [
     "COST_COLUMNS",
@@ -34,6 +34,7 @@ __all__ = [
     "compare_to_seed",
     "costs",
     "load_model",
+    "most_robust",
     "reference_curves",
     "retraining_curves",
     "robustness_matrix",

@@ -68,3 +68,37 @@ def study_metrics(run_id: str) -> dict[str, float]:
             sum(v.startswith("worse") for v in verdicts)
         )
     return out
+
+
+def most_robust(run_id: str) -> dict[str, object] | None:
+    """The model of a study (parent run) or evaluate run that kept the highest robust accuracy
+    under the adaptive matrix's worst case (its last column when there is no worst case; ties:
+    the earlier row), among the rows whose model can be registered: train and advtrain runs,
+    and of a retrain run the best model it logged as an MLflow model (``robust.best_metric``).
+
+    Returns:
+        ``{"label", "run_id", "accuracy", "column"}``, or None without an adaptive matrix.
+    """
+    from robust.tracking import registry, store
+
+    try:
+        adaptive = robustness_matrix(run_id, "adaptive")
+    except ConfigError:  # adaptive=none, or no evaluate stage
+        return None
+    column = adaptive.columns[-1]  # "worst case" when there are several attacks
+    rows = adaptive.attrs["labels"].get("rows", {})
+    client = store.client()
+    best: dict[str, object] | None = None
+    for label, accuracy in adaptive[column].items():
+        info = rows.get(label, {})
+        if "run_id" not in info:
+            continue
+        tags = client.get_run(info["run_id"]).data.tags
+        if registry.MODEL_TAG not in tags:
+            continue  # logged no MLflow model (a run from before they were named)
+        if info.get("metric") not in (None, tags.get("robust.best_metric")):
+            continue  # a retrain run's other best models are not logged as MLflow models
+        if best is None or float(accuracy) > best["accuracy"]:
+            best = {"label": label, "run_id": info["run_id"], "accuracy": float(accuracy),
+                    "column": column}  # fmt: skip
+    return best

@@ -109,6 +109,7 @@ from robust.retraining._seeds import (
     point_metrics,
     retrain_metrics,
     retrain_seeds,
+    top_metric,
 )
 
 __all__ = [
@@ -177,6 +178,7 @@ __all__ = [
     "summary_document",
     "summary_markdown",
     "summary_rows",
+    "top_metric",
     "tost",
     "training_order",
     "training_pool_size",

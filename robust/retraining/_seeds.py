@@ -126,6 +126,17 @@ def _collect(
     return Repeated(points, *best)
 
 
+def top_metric(results: Mapping[str, Repeated]) -> str:
+    """The metric whose best model scored highest on the selection score (validation accuracy,
+    else the combined test accuracy; a tie keeps the earlier metric): the retraining's model
+    to keep when only one is."""
+    top = next(iter(results))
+    for metric, r in results.items():
+        if _better(r.best, results[top].best):
+            top = metric
+    return top
+
+
 def _better(point: Point, than: Point) -> bool:
     """Whether ``point`` beats ``than`` on the selection score (validation accuracy, else the
     combined test accuracy); a tie keeps ``than``."""

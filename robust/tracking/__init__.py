@@ -5,6 +5,7 @@ This is one of the two places that import mlflow (with ``robust.results``), and 
 importing it loads no mlflow.
 """
 
+from robust.tracking import notes, registry
 from robust.tracking.child import child_of, end_orphans
 from robust.tracking.lineage import MODEL_STAGES, Lineage, fetch, param, params_of
 from robust.tracking.stage import StageRun, close, fail_adopted_run, one_line, stage
@@ -20,9 +21,11 @@ __all__ = [
     "end_orphans",
     "fail_adopted_run",
     "fetch",
+    "notes",
     "one_line",
     "param",
     "params_of",
+    "registry",
     "stage",
     "tracking_uri",
 ]

@@ -20,7 +20,7 @@ from typing import Any
 
 KEY_TAG = "robust.cache_key"
 CODE_TAG = "robust.code_version"
-IGNORED_PARAMS = frozenset({"force", "quiet", "engine", "ray_address", "experiment"})
+IGNORED_PARAMS = frozenset({"force", "quiet", "engine", "ray_address", "experiment", "register"})
 log = logging.getLogger(__name__)
 
 

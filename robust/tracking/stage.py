@@ -23,13 +23,13 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from robust import engine
 from robust.errors import Terminated
-from robust.tracking import cache, checksums, child, heartbeat, store
+from robust.tracking import cache, checksums, child, datasets, heartbeat, notes, registry, store
 from robust.tracking.energy import EnergyMeter
 from robust.tracking.lineage import MODEL_ARTIFACT
 from robust.tracking.resources import ResourceMonitor, Usage
@@ -70,6 +70,7 @@ class StageRun:
         self._client = store.client()
         self._checksums: dict[str, str] = {}
         self.outdir = Path(tempfile.mkdtemp(prefix="robust-"))
+        self.data_source: tuple[str, str] | None = None  # (fingerprint, path) with data=
 
     # ---- metrics -------------------------------------------------------------------------
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -113,6 +114,40 @@ class StageRun:
             tags=[RunTag(k, str(v)) for k, v in tags.items()],
             synchronous=True,
         )
+
+    def log_splits(self, ds, splits: Iterable[str], model_run: str) -> None:
+        """Log the clean ``splits`` of ``ds`` this run used as MLflow dataset inputs
+        (:mod:`robust.tracking.datasets`): their digest follows the files' fingerprint and
+        ``model_run``'s train run's split parameters, so the same inputs have one digest in
+        every stage."""
+        from robust.tracking.lineage import DATA_PARAMS, Lineage
+
+        fingerprint, path = self.data_source or (None, None)
+        if model_run == self.run_id:  # a train run: its own params (it is still RUNNING)
+            params = self._client.get_run(self.run_id).data.params
+            prep = {k: params.get(k, "auto") for k in DATA_PARAMS}
+        else:
+            prep = Lineage().data_params(model_run)
+        fingerprint = fingerprint or prep["dataset"]
+        inputs = [
+            datasets.split_input(ds, s, fingerprint, path or "unknown", prep) for s in splits
+        ]
+        self._client.log_inputs(self.run_id, datasets=inputs)
+
+    def log_adversarial_inputs(self, attack_run: str, sizes: Mapping[str, int], ds) -> None:
+        """Log attack run ``attack_run``'s adversarial sets (split → number of inputs; made by
+        this run, or read from it) as MLflow dataset inputs with context ``adversarial``."""
+        name = self._client.get_run(attack_run).info.run_name or attack_run
+        inputs = [
+            datasets.adversarial_input(attack_run, name, s, n, ds.input_shape, ds.num_classes)
+            for s, n in sizes.items()
+        ]
+        self._client.log_inputs(self.run_id, datasets=inputs)
+
+    def describe(self, *parts: str) -> None:
+        """Set the run's description (Markdown, ``mlflow.note.content``): ``parts`` joined
+        by blank lines; empty parts are left out."""
+        self.set_tags({notes.NOTE_TAG: "\n\n".join(p.strip() for p in parts if p.strip())})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
@@ -199,23 +234,30 @@ class StageRun:
         save_file({k: torch.as_tensor(v).contiguous().cpu() for k, v in tensors.items()}, path)
         self.log_artifact(path, _parent(artifact_path))
 
-    def log_model(self, model, dataset) -> None:
-        """Log ``model/`` (safetensors + spec, what robust loads) and an MLflow PyTorch model.
+    def log_model(self, model, dataset, name: str) -> None:
+        """Log ``model/`` (safetensors + spec, what robust loads) and an MLflow PyTorch model
+        named ``name`` (made a valid logged-model name: :func:`registry.logged_model_name`),
+        recorded in the run's ``robust.mlflow_model`` tag so it can be registered.
 
         ``dataset`` (a :class:`robust.data.Dataset`) gives the model's dataset name, its class
-        names and an input example (four test inputs). The MLflow model (``mlflow_model``,
-        torch.export "pt2" format, no pickle) exists so ``mlflow models predict`` and the MLflow
-        UI work; robust itself loads ``model/``.
+        names and an input example (four test inputs). The MLflow model (torch.export "pt2"
+        format, no pickle; ``runs:/<run_id>/<name>``) exists so ``mlflow models predict`` /
+        ``serve``, the model registry and the MLflow UI work; robust itself loads ``model/``.
         """
-        import mlflow
-        import numpy as np
-        import torch
-
         from robust.models import save
 
         directory = self.outdir / "model"
         save(model, directory, dataset=dataset.name, classes=dataset.classes)
         self.log_artifacts(directory, MODEL_ARTIFACT)
+        self.log_mlflow_model(model, dataset, name)
+
+    def log_mlflow_model(self, model, dataset, name: str) -> str:
+        """Log only the MLflow model of :meth:`log_model` (and its tag); return its name."""
+        import mlflow
+        import numpy as np
+        import torch
+
+        name = registry.logged_model_name(name)
         example = np.asarray(dataset.test.x[:4].numpy(), dtype=np.float32)
         cpu_model = copy.deepcopy(model).cpu().eval()  # never move the caller's model
         with _quiet_loggers("mlflow", "torch"):
@@ -223,7 +265,7 @@ class StageRun:
             # subprocess and took 8 s of a 10 s save phase
             mlflow.pytorch.log_model(
                 cpu_model,
-                name="mlflow_model",
+                name=name,
                 input_example=example,
                 serialization_format="pt2",
                 pip_requirements=[
@@ -231,6 +273,8 @@ class StageRun:
                     f"mlflow=={mlflow.__version__}",
                 ],
             )
+        self.set_tags({registry.MODEL_TAG: name})
+        return name
 
     def _stage_file(self, artifact_file: str) -> Path:
         path = self.outdir / artifact_file
@@ -406,8 +450,11 @@ def stage(
                     "robust.dataset": dataset or "",
                     store.REUSED_FROM_TAG: reuse,
                     "mlflow.runName": f"{run_name} (reused)",
+                    notes.NOTE_TAG: notes.reused(reuse),
                 }
             )
+            if used := client.get_run(reuse).inputs.dataset_inputs:  # its datasets too
+                client.log_inputs(mlflow.active_run().info.run_id, datasets=used)
             mlflow.end_run("FINISHED")
         run = StageRun(reuse, reused=True, quiet=quiet)
         try:
@@ -420,6 +467,8 @@ def stage(
     monitor = ResourceMonitor().start()
     monitor.begin("__total__")
     run = StageRun(run_id, quiet=quiet, monitor=monitor, energy=energy)
+    if read_from is not None:
+        run.data_source = (params["data_fingerprint"], read_from)
     status = "FAILED"
     beat = heartbeat.Heartbeat(client, run_id)
     try:

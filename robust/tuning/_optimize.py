@@ -302,7 +302,32 @@ def report(run: Any, study: Any, loss: str) -> dict[str, Any] | None:
     }
     run.log_dict(tuned, "tuned/weights.json")
     _figures(run, study, multi, len(complete))
+    run.describe(
+        *_description(loss, trials, complete, best, values, default_values, multi, is_default)
+    )
     return tuned
+
+
+def _description(
+    loss: str, trials: list, complete: list, best: Any, values: dict[str, float],
+    default_values: dict[str, float] | None, multi: bool, is_default: bool,
+) -> list[str]:  # fmt: skip
+    """The tune run's description: the study's size, the pick beside the default weights."""
+
+    def scores(v: dict[str, float]) -> str:
+        return ", ".join(f"{k} {x:.3f}" for k, x in v.items())
+
+    objective = "success rate and mean L2 (Pareto)" if multi else "the weighted score"
+    pick = "the default weights (no trial beat them)" if is_default else f"trial {best.number}"
+    lines = [
+        f"**tune {loss}**: {len(trials)} trials ({len(complete)} complete) of the DGN loss "
+        f"weights, on {objective} over the validation split.",
+        f"Pick: {pick}: {scores(values)}"
+        + (f"; the default weights: {scores(default_values)}." if default_values else "."),
+        "The picked weights and the schedule they were scored under: `tuned/weights.json` "
+        "(what `attack -P tuned_run=` reads).",
+    ]
+    return lines
 
 
 def _figures(run: Any, study: Any, multi: bool, n_complete: int) -> None:

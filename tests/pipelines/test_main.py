@@ -160,6 +160,85 @@ def test_the_parent_logs_the_studys_key_results_as_plain_metrics(study):
     assert not any(k.startswith(("study/c2/", "study/c3/")) for k in mine)
 
 
+def test_the_studys_models_are_registered_with_aliases_once(study):
+    """The original, every advtrain model and each retrain run's best model are versions of
+    robust-digits (the study's experiment); the reused study registers nothing twice;
+    most-robust is the row with the highest worst-case robust accuracy."""
+    first, _, _ = study
+    client = MlflowClient()
+    children = _children(first)
+    versions = client.search_model_versions("name = 'robust-digits'")
+    by_run = {v.run_id: v for v in versions}
+    assert len(by_run) == len(versions)  # the reused study added no version
+    modelled = [c for c in CHILDREN if c == "train" or c.startswith(("advtrain.", "retrain."))]
+    assert set(by_run) == {children[c] for c in modelled}
+    for c in modelled:
+        version = by_run[children[c]]
+        run = client.get_run(children[c])
+        assert version.tags["robust.run"] == run.info.run_name == version.description
+        stage = version.tags["robust.stage"]
+        assert stage == c.split(".")[0]
+        if stage == "retrain":  # its best model, named for what it is
+            best = run.data.tags["robust.best_metric"]
+            assert run.data.tags["robust.mlflow_model"] == f"retrain-{c[-2:]}-{best}"
+    model = client.get_registered_model("robust-digits")
+    original = client.get_model_version_by_alias("robust-digits", "original")
+    assert original.run_id == children["train"] and "original" in model.aliases
+    most = client.get_model_version_by_alias("robust-digits", "most-robust")
+    adaptive = results.robustness_matrix(first, "adaptive")
+    pick = results.most_robust(first)
+    assert most.run_id == pick["run_id"] and pick["column"] == "worst case"
+    assert pick["accuracy"] == adaptive.loc[pick["label"], "worst case"]
+    rows = adaptive.attrs["labels"]["rows"]
+    plain = [label for label, info in rows.items() if info["stage"] in ("train", "advtrain")]
+    assert adaptive.loc[plain, "worst case"].max() <= pick["accuracy"]
+
+
+def test_every_run_describes_itself_and_the_parent_links_every_child(study):
+    first, again, _ = study
+    client = MlflowClient()
+    children = _children(first)
+    notes = {c: client.get_run(r).data.tags.get("mlflow.note.content", "") for c, r in
+             children.items()}  # fmt: skip
+    assert all(notes.values()), [c for c, n in notes.items() if not n]
+    assert notes["train"].startswith("**train digits_cnn** on digits")
+    assert "Test accuracy **" in notes["train"]
+    assert "success rate **" in notes["attack.fgsm"]
+    assert "Best model: **" in notes["retrain.c2"]
+    assert "Most robust under *worst case*: **" in notes["evaluate"]
+    for run_id in (first, again):  # the reused study says the same
+        parent = client.get_run(run_id)
+        text = parent.data.tags["mlflow.note.content"]
+        assert text.startswith("**Study on digits**: 12 stages")
+        assert "Original model: clean test accuracy **" in text
+        assert "Most robust model: **" in text and "(alias `most-robust`)" in text
+        for child in children.values():
+            experiment = client.get_run(child).info.experiment_id
+            assert f"(#/experiments/{experiment}/runs/{child})" in text
+
+
+def test_every_stage_logs_the_datasets_it_used_with_one_digest_per_set(study):
+    first, _, _ = study
+    client = MlflowClient()
+    inputs = {
+        c: {(d.dataset.name, d.tags[0].value): d.dataset.digest
+            for d in client.get_run(r).inputs.dataset_inputs}
+        for c, r in _children(first).items()
+    }  # fmt: skip
+    assert all(inputs.values()), [c for c, i in inputs.items() if not i]
+    assert set(inputs["train"]) == {
+        ("digits/train", "training"), ("digits/val", "validation"), ("digits/test", "evaluation")
+    }  # fmt: skip
+    test = inputs["train"][("digits/test", "evaluation")]
+    for c in ("attack.fgsm", "evaluate", "advtrain.fgsm", "retrain.c2"):
+        assert inputs[c][("digits/test", "evaluation")] == test, c  # the same inputs
+    fgsm = {k: v for k, v in inputs["attack.fgsm"].items() if k[1] == "adversarial"}
+    assert {name.rsplit("/", 1)[1] for name, _ in fgsm} == {"train", "test"}
+    used = inputs["advtrain.fgsm"]  # the attack run's sets, under the attack run's name
+    assert all(used[k] == v for k, v in fgsm.items())
+    assert len(inputs["evaluate"]) == 1 + sum(c.startswith("attack.") for c in CHILDREN)
+
+
 def test_an_identical_study_reuses_every_stage(study):
     first, again, _ = study
     assert again != first

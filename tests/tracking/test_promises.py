@@ -1,11 +1,10 @@
 """Promises of the README that no other test held to: the ``error`` column of
 ``results.runs``, the energy tags and ``ROBUST_CO2_COUNTRY``, the code version following the
-source, the MLflow model a train run logs, and exit code 1 with a traceback for a bug."""
+source, and exit code 1 with a traceback for a bug."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -13,14 +12,12 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
 from mlflow import MlflowClient
 
 from pipelines import _cli, train
-from robust import data, results
+from robust import results
 from robust.errors import ConfigError
 from robust.tracking import cache, stage
 from tests.conftest import experiment_ids
@@ -139,59 +136,6 @@ def test_editing_a_source_file_changes_the_code_version(tmp_path, mlflow_store):
         pass
     tags = MlflowClient().get_run(run.run_id).data.tags
     assert tags["robust.code_version"] == cache.code_version()
-
-
-# ---- train's mlflow_model/ loads with MLflow and predicts like robust's model ---------------
-@pytest.fixture(scope="module")
-def train_run(tmp_path_factory):
-    from tests.conftest import isolated_store
-
-    root = tmp_path_factory.mktemp("train")
-    with isolated_store(root) as uri:
-        yield train.main(train.Params(epochs=1, quiet=True)), uri, root
-
-
-def test_mlflow_model_predicts_like_robusts_model(train_run):
-    import mlflow
-
-    run_id, uri, root = train_run
-    x = data.load("digits", seed=0).test.x[:16]
-    with torch.no_grad():
-        expected = results.load_model(run_id)(x).numpy()
-    pyfunc = mlflow.pyfunc.load_model(f"runs:/{run_id}/mlflow_model")
-    logits = np.asarray(pyfunc.predict(x.numpy().astype(np.float32)))
-    assert logits.shape == (16, 10)
-    np.testing.assert_allclose(logits, expected, rtol=1e-4, atol=1e-5)
-    assert (logits.argmax(1) == expected.argmax(1)).all()
-    # `mlflow models predict`, as the README says, in the local environment
-    inputs = root / "inputs.json"
-    inputs.write_text(json.dumps({"inputs": x.numpy().tolist()}))
-    out = root / "predictions.json"
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("mlflow")),
-            "models",
-            "predict",
-            "-m",
-            f"runs:/{run_id}/mlflow_model",
-            "-i",
-            str(inputs),
-            "-t",
-            "json",
-            "-o",
-            str(out),
-            "--env-manager",
-            "local",
-        ],
-        cwd=root,
-        env=_env(uri),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    predicted = np.asarray(json.loads(out.read_text())["predictions"])
-    np.testing.assert_allclose(predicted, expected, rtol=1e-4, atol=1e-5)
 
 
 # ---- a bug (not bad input): exit 1 with its traceback, the run FAILED ------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+from robust import data
 from robust.errors import ConfigError
 from robust.tracking import cache, fetch, stage
 
@@ -253,11 +254,34 @@ def _experiment_wins_and_adopted_runs_are_renamed(monkeypatch) -> None:
     )  # marked when it said nothing
     pending = client.create_run(chosen)  # what `mlflow run` does before our process starts
     monkeypatch.setenv("MLFLOW_RUN_ID", pending.info.run_id)
-    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x") as r2:
+    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x",
+               data=("digits", None)) as r2:  # fmt: skip
         assert r2.run_id == pending.info.run_id
+        r2.describe("**train x**: test accuracy 97.0 %.", "", "second part")
+        r2.log_splits(data.load("digits", seed=0), ("train", "test"), r2.run_id)
     assert client.get_run(pending.info.run_id).info.run_name == "train x"
+    note = client.get_run(r2.run_id).data.tags["mlflow.note.content"]
+    assert note == "**train x**: test accuracy 97.0 %.\n\nsecond part"
     reuse = client.create_run(chosen)
     monkeypatch.setenv("MLFLOW_RUN_ID", reuse.info.run_id)
-    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x") as r3:
+    with stage("train", {**PARAMS, "epochs": 9}, dataset="digits", run_name="train x",
+               data=("digits", None)) as r3:  # fmt: skip
         assert r3.reused
     assert client.get_run(reuse.info.run_id).info.run_name == "train x (reused)"
+    # the pointer's description links the reused run and carries its description
+    pointer = client.get_run(reuse.info.run_id).data.tags["mlflow.note.content"]
+    link = f"[train x](#/experiments/{chosen}/runs/{r2.run_id})"
+    assert (
+        pointer == f"Reused {link}: the same parameters, upstream runs, code and data.\n\n{note}"
+    )
+    # and its datasets: the clean splits, with their contexts and the same digests
+    mine, theirs = (
+        [(d.dataset.name, d.dataset.digest, d.tags[0].value)
+         for d in client.get_run(r).inputs.dataset_inputs]
+        for r in (reuse.info.run_id, r2.run_id)
+    )  # fmt: skip
+    assert sorted(mine) == sorted(theirs)
+    assert {(n, c) for n, _, c in mine} == {
+        ("digits/train", "training"),
+        ("digits/test", "evaluation"),
+    }
