@@ -8,10 +8,13 @@ from its own check.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines import _cli
-from robust import data, engine
+from robust import data, engine, tracking
 from robust.errors import ConfigError
 from robust.training import OPTIMIZERS, TrainConfig, defaults_for
 from robust.utils import DEVICES
@@ -89,6 +92,21 @@ class Registering:
     register: bool = False
     """Register the run's model in the MLflow model registry, as a version of the model named
     like the run's experiment (robust-digits by default); a reused run is registered once."""
+
+
+def registering(run: Callable[..., str]) -> Callable[..., str]:
+    """A stage's ``main`` from the function that runs (or reuses) it: the same call, then,
+    with ``register``, the run's model registered (:func:`robust.tracking.registry.register`);
+    returns the run id."""
+
+    @functools.wraps(run)
+    def main(p: Registering, *args: Any, **kwargs: Any) -> str:
+        run_id = run(p, *args, **kwargs)
+        if p.register:
+            tracking.registry.register(run_id)
+        return run_id
+
+    return main
 
 
 @dataclass(frozen=True)

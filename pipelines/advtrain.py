@@ -15,11 +15,12 @@ Metrics: per epoch (step = epoch) ``train/loss`` (the objective), ``train/accura
 term before β, so loss = clean_loss + β·adversarial_loss), ``train/adversarial_accuracy``,
 ``val/loss``, ``val/accuracy``, online also ``train/attack_s``, online dgn also
 ``dgn/class<c>_loss`` (step = DGN epochs so far); ``test/accuracy``, ``test/loss``,
-``test/precision_macro``, ``test/recall_macro``, ``test/f1_macro``; ``transfer/accuracy``,
-``transfer/clean_accuracy``, ``transfer/success_rate`` (on the attack run's adversarial test
-set); ``train/samples_per_s``; the stage run's ``time/*``, ``energy/*``, ``process/*``.
-Artifacts: as ``train``: ``model/``, ``mlflow_model/``, ``confusion/`` (so ``attack``,
-``metric`` and ``evaluate`` take ``model_run=<this run>``).
+``test/precision_macro``, ``test/recall_macro``, ``test/f1_macro`` (clean test inputs);
+``transfer/adversarial_accuracy``, ``transfer/clean_accuracy``, ``transfer/success_rate`` (on
+the attack run's adversarial test set); ``train/samples_per_s``; the stage run's ``time/*``,
+``energy/*``, ``process/*``.
+Artifacts: as ``train``: ``model/``, the MLflow model ``advtrain-…``, ``confusion/`` (so
+``attack``, ``metric`` and ``evaluate`` take ``model_run=<this run>``).
 """
 
 from __future__ import annotations
@@ -151,17 +152,10 @@ def run_name(p: Params, attack: dict[str, str]) -> str:
     return f"advtrain {what}{alpha}{' online' if p.mode == 'online' else ''}"
 
 
+@_params.registering
 def main(p: Params) -> str:
-    """Run (or reuse) the advtrain stage and, with ``register``, register its model; return
-    its run id."""
-    run_id = _run(p)
-    if p.register:
-        tracking.registry.register(run_id)
-    return run_id
-
-
-def _run(p: Params) -> str:
-    """Run (or reuse) the advtrain stage; return its run id."""
+    """Run (or reuse) the advtrain stage (with ``register``, register its model); return its
+    run id."""
     p, up = p.resolved(), tracking.Lineage(p.dataset)
     needs_attack = p.mode == "static" or p.method == "dgn" or p.attack_run is not None
     attack_run = up.attack_run(p.attack_run) if needs_attack else None
@@ -234,8 +228,9 @@ def _run(p: Params) -> str:
                 adv = up.adversarial(attack_run, "test")
                 run.log_adversarial_inputs(attack_run, {"test": len(adv["y"])}, ds)
                 transfer = attack_report(model, ds.test.x[adv["index"]], adv["x"], adv["y"])
-                keys = ("accuracy", "clean_accuracy", "success_rate")
-                run.log_metrics({f"transfer/{k}": transfer[k] for k in keys})
+                keys = {"adversarial_accuracy": "accuracy", "clean_accuracy": "clean_accuracy",
+                        "success_rate": "success_rate"}  # fmt: skip
+                run.log_metrics({f"transfer/{k}": transfer[v] for k, v in keys.items()})
         run.log_artifacts(run.outdir / "confusion", "confusion")
         with run.phase("save"):
             run.log_model(model, ds, name)

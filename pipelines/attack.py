@@ -7,9 +7,11 @@ Params: see ``Params``; ``preset=guided_retraining`` is seed 000's mix (L2-BIM, 
 L∞-FGSM in thirds at ε = 0.05 over ``n_adv`` drawn inputs per split); ``method=dgn`` trains
 one generator per class on ``dgn_split`` with ``loss`` (seed 004), then generates; by default
 training sees the ε-clipped output (``dgn_clip``) and nce's cross-entropy is capped (``p_min``).
-Metrics, per split S: ``S/clean_accuracy``, ``S/accuracy`` (the source model on the
-adversarial set), ``S/success_rate``, ``S/linf_mean``, ``S/linf_max``, ``S/l2_mean``,
-``S/l2_max``, ``S/samples_per_s``; with the preset also ``S/<attack>/accuracy``.
+Metrics, per split S: ``S/clean_accuracy`` (the source model on the attacked clean inputs),
+``S/adversarial_accuracy`` (on the adversarial set), ``S/success_rate``, ``S/linf_mean``,
+``S/linf_max``, ``S/l2_mean``, ``S/l2_max``, ``S/samples_per_s``; with the preset also
+``S/<attack>/adversarial_accuracy``. (``accuracy`` alone is never used here: in train and
+advtrain runs ``test/accuracy`` is clean test accuracy.)
 With ``dgn``: ``dgn/class<c>_loss`` per epoch, ``time/train_s`` and ``time/generate_s``.
 Artifacts: ``adversarial/S.safetensors`` (x, y, index into the split, attack code),
 ``adversarial/attacks.json`` (code → attack and settings), ``grid/S.png``; with ``dgn`` also
@@ -165,6 +167,7 @@ def main(p: Params) -> str:
         if p.generators_run is not None:
             upstream["generators"], trained_with = up.dgn_training(p.generators_run, model_run)
             params |= trained_with
+    params = _applicable(p, params)
     with tracking.stage(
         "attack", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
         data=up.data_source(model_run, p.data_dir), experiment=p.experiment,
@@ -216,7 +219,7 @@ def main(p: Params) -> str:
                 f"{percent(report['accuracy'])} (clean {percent(report['clean_accuracy'])}), "
                 f"mean L2 {report['l2_mean']:.3f}, max L∞ {report['linf_max']:.3f}"
             )
-            run.log_metrics({f"{split}/{k}": v for k, v in report.items()})
+            run.log_metrics({f"{split}/{_key(k)}": v for k, v in report.items()})
             run.log_metrics({f"{split}/samples_per_s": rate})
             run.log_tensors(f"adversarial/{split}", **adv.tensors())
             run.log_artifact(grid, "grid")
@@ -230,6 +233,38 @@ def main(p: Params) -> str:
             tracking.notes.bullets(lines),
         )
         return run.run_id
+
+
+ITERATIVE = ("steps", "step_size", "restarts")
+"""Settings of the iterative gradient attacks (pgd, bim) only."""
+DGN_ONLY = (*dgn.TRAINING, "route", "tuned_run", "generators_run")
+"""Settings of method=dgn only."""
+SUSP_ONLY = ("measure", "star", "spectrum_inputs")
+"""Settings of the susp loss only."""
+
+
+def _applicable(p: Params, params: dict) -> dict:
+    """The params that shape this attack, as logged and keyed: a DGN setting only for dgn
+    (a loss weight only for a loss that takes it, the spectra only for susp), the iterations
+    only for pgd and bim, and the preset's own choice of methods instead of the method's."""
+    drop: set[str] = set()
+    if p.method != "dgn" or p.preset:
+        drop |= set(DGN_ONLY)
+    else:
+        drop |= {w for w in dgn.WEIGHTS if params.get(w) is None}
+        drop |= set() if p.loss == "susp" else set(SUSP_ONLY)
+    if p.method not in ("pgd", "bim") or p.preset:
+        drop |= set(ITERATIVE)
+    if p.preset:
+        drop |= {"method", "norm", "use_predicted"}
+    return {k: v for k, v in params.items() if k not in drop}
+
+
+def _key(name: str) -> str:
+    """A report's key as logged: ``accuracy`` on adversarial inputs says so."""
+    return "adversarial_accuracy" if name == "accuracy" else name.replace(
+        "/accuracy", "/adversarial_accuracy"
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

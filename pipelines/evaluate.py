@@ -14,17 +14,21 @@ each DGN attack run's generators trained ``dgn_epochs`` more against the row's m
 (``adaptive-<label>``), and ``worst case``: the inputs no adaptive attack fooled.
 Labels: rows ``train-<id8>``, ``advtrain-<attack>-<id8>``, ``retrain-<config>-<metric>-<id8>``;
 transfer columns ``<method>[-l<norm>]-<id8>``; ``<id8>`` the run id's first 8 characters.
-Metrics: ``transfer/<row>/<column>`` and ``adaptive/<row>/<column>`` per cell;
-``eps_curve/<row>`` (step = round(1000·ε)); phases ``load``, ``transfer``, ``adaptive``,
-``curve``, ``masking`` (``time/<phase>_s``, ``energy/<phase>_kwh``).
+Metrics (no run ids in any key; every cell is in the tables): ``transfer/<column>/original``
+and ``adaptive/<column>/original`` (the original's accuracy), ``…/<column>/best`` (the best
+row's), ``<column>`` the column's label without its run id (``clean``, ``fgsm``, ``pgd``,
+``autoattack``, ``adaptive-dgn-nce``, ``worst_case``; a repeated one gets ``_2``, …);
+``eps_curve/original`` and ``eps_curve/best`` (step = round(1000·ε)); phases ``load``,
+``transfer``, ``adaptive``, ``curve``, ``masking`` (``time/<phase>_s``, ``energy/<phase>_kwh``).
 Artifacts: ``matrix/<kind>.csv`` and ``.png`` (each cell's accuracy and interval),
 ``matrix/<kind>_cells.csv`` (row, column, correct, n, accuracy, ci_low, ci_high),
 ``matrix/per_class.csv``/``.png``/``_cells.csv`` and ``matrix/confusion/<row>.csv``/``.png``
 (under the worst case), ``matrix/eps_curve.csv``/``.png``, ``matrix/masking.csv``,
 ``matrix/labels.json`` (each label's run, the attacks' settings), ``summary.md``. Tags
-``robust.upstream.model`` (the original), ``robust.upstream.model.<row>``,
-``robust.upstream.attack.<column>``, ``robust.upstream.retrain.<id8>`` and
-``robust.masking`` (the flagged checks per row, or ``none flagged``).
+``robust.upstream.model`` (the original), ``robust.upstream.model.<k>``,
+``robust.upstream.attack.<k>``, ``robust.upstream.retrain.<k>`` (k = 1, 2, … in row and
+column order; ``matrix/labels.json`` maps each label to its run) and ``robust.masking`` (the
+flagged checks per row, or ``none flagged``).
 """
 
 from __future__ import annotations
@@ -177,11 +181,13 @@ def main(p: Params) -> str:
         "model_runs": model_runs, "attack_runs": attack_runs, "eps": budgets,
         "retrain_runs": tuple(dict.fromkeys(r for r, _ in best.values())) or None,
     }  # fmt: skip
-    upstream = (
+    plain = [run_id for label, run_id in rows.items() if label not in best]
+    retrained = list(dict.fromkeys(run_id for run_id, _ in best.values()))
+    upstream = (  # stable names: no run ids in tag keys
         {"model": original}
-        | {f"model.{label}": run_id for label, run_id in rows.items() if label not in best}
-        | {f"attack.{label}": run_id for label, run_id in cols.items()}
-        | {f"retrain.{run_id[:8]}": run_id for run_id, _ in best.values()}
+        | {f"model.{k}": run_id for k, run_id in enumerate(plain, 1)}
+        | {f"attack.{k}": run_id for k, run_id in enumerate(cols.values(), 1)}
+        | {f"retrain.{k}": run_id for k, run_id in enumerate(retrained, 1)}
     )
     with tracking.stage(
         "evaluate", params, dataset=p.dataset, upstream=upstream, force=p.force, quiet=p.quiet,
@@ -209,7 +215,8 @@ def main(p: Params) -> str:
         with run.phase("transfer"):
             matrix = transfer_matrix(models, sets, batch_size=p.batch_size or 1024)
             title = f"transfer robust accuracy (%), {p.dataset}"
-            run.log_metrics(write_matrix(matrix, out, "transfer", title=title, n=sizes))
+            write_matrix(matrix, out, "transfer", title=title, n=sizes)
+            run.log_metrics(_key_metrics(matrix, "transfer"))
         described: dict[str, Any] = {}
         if p.adaptive:
             crafters = {name: p.attack(name, eps) for name in p.adaptive}
@@ -222,7 +229,8 @@ def main(p: Params) -> str:
                 )  # fmt: skip
                 title = f"adaptive robust accuracy (%), {p.dataset}, ε = {eps:g} (L{p.norm})"
                 n = dict.fromkeys(result.matrix.columns, result.n)
-                run.log_metrics(write_matrix(result.matrix, out, "adaptive", title=title, n=n))
+                write_matrix(result.matrix, out, "adaptive", title=title, n=n)
+                run.log_metrics(_key_metrics(result.matrix, "adaptive"))
                 _write_breakdowns(result, ds.classes, out, p.dataset)
         if len(budgets) > 1:
             with run.phase("curve"), _bar(len(models) * (len(budgets)), p.quiet) as bar:
@@ -236,9 +244,13 @@ def main(p: Params) -> str:
                 plot_eps_curve(
                     curve, out / "eps_curve.png", title=f"robust accuracy vs ε ({what})"
                 )
-                for row, part in curve.groupby("model", sort=False):
-                    for e, acc in zip(part["eps"], part["accuracy"], strict=True):
-                        run.log_metrics({f"eps_curve/{row}": acc}, step=round(1000 * e))
+                by_eps = curve.pivot(index="eps", columns="model", values="accuracy")
+                by_eps = by_eps[list(dict.fromkeys(curve["model"]))]  # rows' order: original
+                for e, acc in by_eps.iterrows():
+                    run.log_metrics(
+                        {"eps_curve/original": acc.iloc[0], "eps_curve/best": acc.max()},
+                        step=round(1000 * e),
+                    )
         flags: dict[str, list[str]] = {}
         if p.masking:
             with run.phase("masking"):
@@ -310,6 +322,20 @@ def _masking(models, x, y, eps: float, p: Params, out: Path) -> dict[str, list[s
 def _flag_text(flags: dict[str, list[str]]) -> str:
     text = "; ".join(f"{row}: {', '.join(f)}" for row, f in flags.items() if f)
     return (text or "none flagged")[:5000]
+
+
+def _key_metrics(matrix, kind: str) -> dict[str, float]:
+    """A matrix's metrics without run ids: per column the original's accuracy (first row)
+    and the best row's (the cells themselves are the tables')."""
+    out: dict[str, float] = {}
+    for column in matrix.columns:
+        name = labels.kind(column)
+        k, base = 2, name
+        while f"{kind}/{name}/original" in out:  # two columns of one kind: fgsm, fgsm_2
+            name, k = f"{base}_{k}", k + 1
+        out[f"{kind}/{name}/original"] = float(matrix[column].iloc[0])
+        out[f"{kind}/{name}/best"] = float(matrix[column].max())
+    return out
 
 
 def _description(

@@ -184,17 +184,10 @@ def _originals(up: tracking.Lineage, p: Params) -> tuple[list[_Original], tuple[
     return originals, metrics
 
 
+@_params.registering
 def main(p: Params) -> str:
-    """Run (or reuse) the retrain stage and, with ``register``, register its model; return
-    its run id."""
-    run_id = _run(p)
-    if p.register:
-        tracking.registry.register(run_id)
-    return run_id
-
-
-def _run(p: Params) -> str:
-    """Run (or reuse) the retrain stage; return its run id."""
+    """Run (or reuse) the retrain stage (with ``register``, register its model); return its
+    run id."""
     up = tracking.Lineage(p.dataset)
     originals, metrics = _originals(up, p)
     first = originals[0]

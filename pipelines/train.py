@@ -60,17 +60,10 @@ def run_name(p: Params) -> str:
     return f"train {p.model}{extra}"
 
 
+@_params.registering
 def main(p: Params, *, force: bool | None = None) -> str:
-    """Run (or reuse) the train stage and, with ``register``, register its model; return
-    its run id."""
-    run_id = _run(p, force)
-    if p.register:
-        tracking.registry.register(run_id)
-    return run_id
-
-
-def _run(p: Params, force: bool | None) -> str:
-    """Run (or reuse) the train stage; return its run id."""
+    """Run (or reuse) the train stage (with ``register``, register its model); return its
+    run id."""
     p = p.resolved()
     force = p.force if force is None else force
     with tracking.stage(

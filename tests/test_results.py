@@ -95,7 +95,7 @@ def test_robustness_matrix_cells_match_the_stage_runs(study):
     assert matrix.index.name == "model" and list(matrix.index) == [original]
     assert list(matrix.columns) == ["clean", column]
     metrics = client.get_run(study.attack).data.metrics
-    assert matrix.loc[original, column] == pytest.approx(metrics["test/accuracy"])
+    assert matrix.loc[original, column] == pytest.approx(metrics["test/adversarial_accuracy"])
     train_metrics = client.get_run(study.train).data.metrics
     assert matrix.loc[original, "clean"] == pytest.approx(train_metrics["test/accuracy"])
     assert matrix.attrs["labels"]["columns"][column]["run_id"] == study.attack
@@ -119,7 +119,7 @@ def test_robustness_matrix_errors(study):
 def test_costs_have_a_row_per_phase_and_total(study):
     df = results.costs(study.retrain)
     assert list(df.columns) == list(results.COST_COLUMNS)
-    assert list(df.phase) == ["load", "deepgini", "random", "report", "total"]
+    assert list(df.phase) == ["load", "deepgini", "random", "report", "save", "total"]
     assert set(df.run_id) == {study.retrain} and set(df.stage) == {"retrain"}
     assert (df.time_s > 0).all() and (df.energy_kwh >= 0).all() and (df.cpu_percent >= 0).all()
     # CPU is guaranteed only where real work ran (a short report phase may read 0 when loaded)

@@ -14,24 +14,11 @@ every metric × configuration of the study, as the report's ranking).
 from __future__ import annotations
 
 import json
-import re
 
 from robust.errors import ConfigError
 from robust.results._query import robustness_matrix
 from robust.results.report import _children, _download, _study_tests
-from robust.tracking import lineage
-
-_RUN_SUFFIX = re.compile(r"-[0-9a-f]{8}$")
-
-
-def column_label(column: str) -> str:
-    """A matrix column as a key part: its run-id suffix dropped, spaces as underscores.
-
-    Example:
-        >>> column_label("adaptive-dgn-nce-44894132"), column_label("worst case")
-        ('adaptive-dgn-nce', 'worst_case')
-    """
-    return _RUN_SUFFIX.sub("", column).replace(" ", "_")
+from robust.tracking import labels, lineage
 
 
 def study_metrics(run_id: str) -> dict[str, float]:
@@ -49,7 +36,7 @@ def study_metrics(run_id: str) -> dict[str, float]:
             adaptive = None
         if adaptive is not None:
             for column in adaptive.columns.drop("clean"):
-                key = f"study/robust_accuracy_best/{column_label(column)}"
+                key = f"study/robust_accuracy_best/{labels.kind(column)}"
                 out[key] = float(adaptive[column].max())
     docs = {
         name.split(".", 1)[1]: json.loads(_download(run.info.run_id, "summary.json").read_text())

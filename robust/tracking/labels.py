@@ -25,6 +25,13 @@ def method_label(params: dict[str, str]) -> str | None:
     return method if norm == "inf" else f"{method}-l{norm}"
 
 
+def kind(label: str) -> str:
+    """A row or column label without its run id, as a metric key part: ``fgsm-1a2b3c4d`` →
+    ``fgsm``, ``adaptive-dgn-nce-44894132`` → ``adaptive-dgn-nce``, ``worst case`` →
+    ``worst_case``."""
+    return re.sub(r"-[0-9a-f]{8}$", "", label).replace(" ", "_")
+
+
 def safe(label: str) -> str:
     """Only characters MLflow allows in metric keys and tag names."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", label)

@@ -20,10 +20,11 @@ def run_url(run_id: str, experiment_id: str) -> str:
 
 
 def run_link(run_id: str, name: str | None = None) -> str:
-    """A Markdown link to ``run_id`` labelled with ``name`` (auto: the run's name)."""
-    from robust.tracking import store
+    """A Markdown link to ``run_id`` labelled with ``name`` (auto: the run's name); the run
+    is read through the lineage cache (one request per run and process)."""
+    from robust.tracking.lineage import fetch
 
-    info = store.client().get_run(run_id).info
+    info = fetch(run_id, follow=False).info
     return f"[{name or info.run_name or run_id}]({run_url(run_id, info.experiment_id)})"
 
 
@@ -39,8 +40,8 @@ def bullets(lines: Iterable[str]) -> str:
 
 def reused(run_id: str) -> str:
     """The description of a pointer to the reused run ``run_id``: a link, then its own."""
-    from robust.tracking import store
+    from robust.tracking.lineage import fetch
 
-    own = store.client().get_run(run_id).data.tags.get(NOTE_TAG, "")
+    own = fetch(run_id, follow=False).data.tags.get(NOTE_TAG, "")
     lead = f"Reused {run_link(run_id)}: the same parameters, upstream runs, code and data."
     return f"{lead}\n\n{own}".strip()

@@ -137,7 +137,9 @@ class StageRun:
     def log_adversarial_inputs(self, attack_run: str, sizes: Mapping[str, int], ds) -> None:
         """Log attack run ``attack_run``'s adversarial sets (split → number of inputs; made by
         this run, or read from it) as MLflow dataset inputs with context ``adversarial``."""
-        name = self._client.get_run(attack_run).info.run_name or attack_run
+        from robust.tracking.lineage import fetch
+
+        name = fetch(attack_run, follow=False).info.run_name or attack_run
         inputs = [
             datasets.adversarial_input(attack_run, name, s, n, ds.input_shape, ds.num_classes)
             for s, n in sizes.items()

@@ -82,7 +82,7 @@ def test_static_stage_logs_the_contract_and_is_a_model_run(runs):
     for key in (
         "test/accuracy",
         "test/f1_macro",
-        "transfer/accuracy",
+        "transfer/adversarial_accuracy",
         "transfer/clean_accuracy",
         "transfer/success_rate",
         "train/samples_per_s",
@@ -95,8 +95,8 @@ def test_static_stage_logs_the_contract_and_is_a_model_run(runs):
     ):
         assert key in metrics, key
     # the FGSM set it trained on no longer fools it as it fooled the original
-    original = MlflowClient().get_run(runs["fgsm"]).data.metrics["test/accuracy"]
-    assert metrics["transfer/accuracy"] > original + 0.1
+    original = MlflowClient().get_run(runs["fgsm"]).data.metrics["test/adversarial_accuracy"]
+    assert metrics["transfer/adversarial_accuracy"] > original + 0.1
     # a model run: its dataset resolves through the train run, and attack can attack it
     assert tracking.Lineage().train_run_of(run_id) == runs["model"]
     ds = tracking.Lineage().dataset_of(run_id)
@@ -132,7 +132,8 @@ def test_online_pgd_and_dgn(runs):
     pgd_run = _advtrain(mode="online", method="pgd", steps=2, epochs=1)
     r = MlflowClient().get_run(pgd_run).data
     assert (r.params["eps"], r.params["every"], r.params["attack_run"]) == ("0.3", "batch", "auto")
-    assert "robust.upstream.attack" not in r.tags and "transfer/accuracy" not in r.metrics
+    assert "robust.upstream.attack" not in r.tags
+    assert "transfer/adversarial_accuracy" not in r.metrics
     assert _steps(pgd_run, "train/attack_s") == [1]
 
     dgn_run = _advtrain(mode="online", method="dgn", attack_run=runs["dgn"], dgn_epochs=2)
@@ -142,7 +143,7 @@ def test_online_pgd_and_dgn(runs):
     assert (r.params["eps"], r.params["every"]) == ("0.3", "epoch")
     assert _steps(dgn_run, "dgn/class3_loss") == [1, 2, 3, 4]  # 2 DGN epochs per epoch
     assert _steps(dgn_run, "train/attack_s") == [1, 2]
-    assert "transfer/accuracy" in r.metrics  # the DGN run's adversarial test set
+    assert "transfer/adversarial_accuracy" in r.metrics  # the DGN run's adversarial test set
 
 
 def test_online_trades(runs):
@@ -164,7 +165,7 @@ def test_online_trades(runs):
     for key in ("train/adversarial_accuracy", "train/accuracy", "val/accuracy"):
         assert _steps(run_id, key) == [1], key
     assert _steps(run_id, "train/attack_s") == [1]
-    assert "test/accuracy" in m and "transfer/accuracy" not in m
+    assert "test/accuracy" in m and "transfer/adversarial_accuracy" not in m
 
 
 def test_each_objective_resolves_its_own_weight_only():

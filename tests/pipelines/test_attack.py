@@ -25,6 +25,13 @@ def _tensors(run_id: str, split: str) -> dict[str, torch.Tensor]:
     return load_file(tracking.Lineage().artifact(run_id, f"adversarial/{split}.safetensors"))
 
 
+def test_an_fgsm_run_logs_only_the_settings_fgsm_takes(model_run):
+    run_id = attack.main(attack.Params(method="fgsm", splits=("test",), quiet=True))
+    params = MlflowClient().get_run(run_id).data.params
+    assert {"method", "eps", "norm", "splits"} <= set(params)
+    assert not (set(attack.DGN_ONLY) | set(attack.ITERATIVE)) & set(params)
+
+
 def test_pgd_stage_logs_metrics_artifacts_and_lineage(model_run):
     run_id = attack.main(attack.Params(method="pgd", steps=5, splits=("test",), quiet=True))
     r = MlflowClient().get_run(run_id)
@@ -33,7 +40,7 @@ def test_pgd_stage_logs_metrics_artifacts_and_lineage(model_run):
     assert r.data.params["eps"] == "0.3" and r.data.params["model_run"] == model_run
     for key in (
         "clean_accuracy",
-        "accuracy",
+        "adversarial_accuracy",
         "success_rate",
         "linf_mean",
         "linf_max",
@@ -42,7 +49,8 @@ def test_pgd_stage_logs_metrics_artifacts_and_lineage(model_run):
         "samples_per_s",
     ):
         assert f"test/{key}" in m, key
-    assert m["test/accuracy"] < m["test/clean_accuracy"] - 0.5
+    assert m["test/adversarial_accuracy"] < m["test/clean_accuracy"] - 0.5
+    assert "test/accuracy" not in m  # one meaning per key: clean accuracy in train runs
     assert m["test/linf_max"] == pytest.approx(0.3, abs=1e-6)
     assert "time/attack_test_s" in m and "energy/attack_test_kwh" in m
     t = _tensors(run_id, "test")
@@ -71,8 +79,8 @@ def test_guided_retraining_preset_draws_thirds_of_the_test_size(model_run):
         for code, norm in enumerate(("2", "1", "inf")):
             sel = t["attack"] == code
             assert torch.all(lp(t["x"][sel] - x[sel], norm) <= 0.05 + 1e-6)
-        assert f"{split}/fgsm_linf/accuracy" in m
-    assert m["test/accuracy"] <= m["test/clean_accuracy"]
+        assert f"{split}/fgsm_linf/adversarial_accuracy" in m
+    assert m["test/adversarial_accuracy"] <= m["test/clean_accuracy"]
 
 
 def test_identical_attack_is_reused(model_run, caplog):
@@ -139,17 +147,22 @@ def test_bad_parameters(argv, message):
 
 
 def test_dgn_objective_settings_are_resolved_and_part_of_the_reuse_key(model_run):
-    """dgn_clip, p_min and spectrum_inputs reach the logged params (p_min resolved from auto),
-    and a run that differs in one of them is a new run, not a reuse."""
+    """dgn_clip and p_min reach the logged params (p_min resolved from auto), and a run that
+    differs in one of them is a new run, not a reuse; settings nce does not take (the
+    spectra, the weights of other losses) are neither logged nor keyed, so changing one
+    reuses."""
     common = {"method": "dgn", "dgn_epochs": 1, "splits": ("test",), "quiet": True}
     first = attack.main(attack.Params(**common))
     client = MlflowClient()
     params = client.get_run(first).data.params
-    assert (params["dgn_clip"], params["spectrum_inputs"]) == ("straight_through", "noise")
-    assert params["p_min"] == "0.01"
+    assert params["dgn_clip"] == "straight_through" and params["p_min"] == "0.01"
+    assert {"alpha", "beta"} <= set(params)
+    assert not {"spectrum_inputs", "measure", "star", "lam", "gamma"} & set(params)
+    assert not set(attack.ITERATIVE) & set(params)
     assert attack.main(attack.Params(**common)) == first
+    assert attack.main(attack.Params(**common, spectrum_inputs="clean")) == first
     keys = {client.get_run(first).data.tags[cache.KEY_TAG]}
-    for change in ({"dgn_clip": "generation"}, {"p_min": 0.0}, {"spectrum_inputs": "clean"}):
+    for change in ({"dgn_clip": "generation"}, {"p_min": 0.0}, {"loss": "susp"}):
         other = attack.main(attack.Params(**common, **change))
         assert other != first
         keys.add(client.get_run(other).data.tags[cache.KEY_TAG])

@@ -15,6 +15,7 @@ from robust import attacks, data, models, results, tracking
 from robust.errors import ConfigError
 from robust.evaluation import Adaptive, AdaptiveDGN, masking_checks, wilson
 from robust.models import predict
+from robust.tracking import labels
 from tests.conftest import isolated_store
 
 EPS = 0.3  # digits' default budget
@@ -158,19 +159,34 @@ def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs
 
 def test_transfer_cell_of_the_original_equals_the_attack_stage_accuracy(runs, auto):
     m = MlflowClient().get_run(auto).data.metrics
+    transfer = _matrix(auto, "transfer")
+    original = f"train-{runs.original[:8]}"
     for run_id in (runs.fgsm, runs.pgd):
-        theirs = MlflowClient().get_run(run_id).data.metrics["test/accuracy"]
-        label = f"{'fgsm' if run_id == runs.fgsm else 'pgd'}-{run_id[:8]}"
+        theirs = MlflowClient().get_run(run_id).data.metrics["test/adversarial_accuracy"]
+        kind = "fgsm" if run_id == runs.fgsm else "pgd"
         # the attack stage averages in float32: the same count of 360, to float32 rounding
-        assert m[f"transfer/train-{runs.original[:8]}/{label}"] == pytest.approx(theirs, abs=1e-7)
-    assert m[f"transfer/train-{runs.original[:8]}/fgsm-{runs.fgsm[:8]}"] < 0.2
+        assert transfer.loc[original, f"{kind}-{run_id[:8]}"] == pytest.approx(theirs, abs=1e-7)
+        assert m[f"transfer/{kind}/original"] == pytest.approx(theirs, abs=1e-7)
+        assert m[f"transfer/{kind}/best"] == transfer[f"{kind}-{run_id[:8]}"].max()
+    assert m["transfer/fgsm/original"] < 0.2
 
 
 def test_clean_column_equals_the_train_stage_test_accuracy(runs, auto):
     m = MlflowClient().get_run(auto).data.metrics
     theirs = MlflowClient().get_run(runs.original).data.metrics["test/accuracy"]
-    assert m[f"transfer/train-{runs.original[:8]}/clean"] == theirs
-    assert m[f"adaptive/train-{runs.original[:8]}/clean"] == theirs
+    assert m["transfer/clean/original"] == theirs
+    assert m["adaptive/clean/original"] == theirs
+
+
+def test_no_metric_or_tag_key_holds_a_run_id(runs, auto):
+    """Keys a person can read: the chart view and the run table show no run-id sections."""
+    import re
+
+    data = MlflowClient().get_run(auto).data
+    ids = re.compile(r"[0-9a-f]{8}")
+    assert not [k for k in data.metrics if ids.search(k)]
+    assert not [k for k in data.tags if ids.search(k)]
+    assert {"adaptive/worst_case/best", "adaptive/autoattack/original"} <= set(data.metrics)
 
 
 def test_adaptive_cells_and_the_worst_case_equal_the_attacks_run_directly(runs, auto):
@@ -245,11 +261,12 @@ def test_the_eps_curve_starts_at_clean_accuracy_and_is_logged_as_a_curve(runs, a
         assert part[0.0] == adaptive.loc[row, "clean"]
         x_adv = attacks.apgd(model, test.x, test.y, 0.1, steps=3)
         assert part[0.1] == _accuracy(model, x_adv, test.y)  # the curve's attack: apgd-ce
-        history = client.get_metric_history(auto, f"eps_curve/{row}")
+    by_eps = curve.pivot(index="eps", columns="model", values="accuracy")
+    original = f"train-{runs.original[:8]}"
+    for key, expected in (("original", by_eps[original]), ("best", by_eps.max(axis=1))):
+        history = client.get_metric_history(auto, f"eps_curve/{key}")
         assert sorted((h.step, h.value) for h in history) == [
-            (0, part[0.0]),
-            (100, part[0.1]),
-            (300, part[EPS]),
+            (round(1000 * e), v) for e, v in expected.items()
         ]
     assert (curve.groupby("model")["accuracy"].diff().dropna() <= 0.02).all()  # falls with ε
 
@@ -274,15 +291,18 @@ def test_masking_checks_run_on_every_row_and_are_tagged(runs, auto):
     assert "## Gradient-masking checks (ε = 0.3, first 40 inputs)" in summary
 
 
-def test_logs_a_metric_per_cell_artifacts_phases_and_lineage(runs, auto):
+def test_logs_key_metrics_per_column_artifacts_phases_and_lineage(runs, auto):
     r = MlflowClient().get_run(auto)
     m, tags = r.data.metrics, r.data.tags
     for name in ("transfer", "adaptive"):
         matrix = _matrix(auto, name)
-        keys = {f"{name}/{row}/{col}" for row in matrix.index for col in matrix.columns}
+        kinds = {col: labels.kind(col) for col in matrix.columns}
+        assert len(set(kinds.values())) == len(kinds)  # one kind per column here
+        keys = {f"{name}/{k}/{which}" for k in kinds.values() for which in ("original", "best")}
         assert keys == {k for k in m if k.startswith(f"{name}/")}
-        for (row, col), value in matrix.stack().items():
-            assert m[f"{name}/{row}/{col}"] == pytest.approx(value, abs=1e-12)
+        for col, kind in kinds.items():
+            assert m[f"{name}/{kind}/original"] == pytest.approx(matrix[col].iloc[0], abs=1e-12)
+            assert m[f"{name}/{kind}/best"] == pytest.approx(matrix[col].max(), abs=1e-12)
     for phase in ("load", "transfer", "adaptive", "curve", "masking"):
         assert f"time/{phase}_s" in m and f"energy/{phase}_kwh" in m
     arts = {a.path for a in MlflowClient().list_artifacts(auto, "matrix")}
@@ -294,9 +314,10 @@ def test_logs_a_metric_per_cell_artifacts_phases_and_lineage(runs, auto):
     files += ["eps_curve.csv", "eps_curve.png", "masking.csv", "labels.json"]
     assert arts == {f"matrix/{f}" for f in files} | {"matrix/confusion"}
     assert tags["robust.stage"] == "evaluate" and tags["robust.upstream.model"] == runs.original
-    assert tags[f"robust.upstream.model.advtrain-fgsm-{runs.hardened[:8]}"] == runs.hardened
-    assert tags[f"robust.upstream.attack.fgsm-{runs.fgsm[:8]}"] == runs.fgsm
-    assert tags[f"robust.upstream.retrain.{runs.retrained[:8]}"] == runs.retrained
+    assert tags["robust.upstream.model.1"] == runs.original
+    assert tags["robust.upstream.model.2"] == runs.hardened
+    assert tags["robust.upstream.attack.1"] == runs.fgsm
+    assert tags["robust.upstream.retrain.1"] == runs.retrained
     assert r.data.params["model_runs"] == f"{runs.original},{runs.hardened}"
     assert r.data.params["retrain_runs"] == runs.retrained
     assert r.data.params["attack_runs"] == f"{runs.fgsm},{runs.pgd},{runs.dgn}"
