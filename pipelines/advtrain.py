@@ -50,7 +50,7 @@ STARTS = ("fresh", "finetune")
 
 
 @dataclass(frozen=True)
-class Params(_params.Training, _params.Registering):
+class Params(_params.Registering, _params.Training):
     model_run: str | None = None
     """Train or advtrain run: architecture, data, finetune weights; auto: attack_run's model,
     else the newest FINISHED train run on dataset."""

@@ -56,7 +56,7 @@ SELECT_ON = ("auto", "val", "val_clean", "test")
 
 
 @dataclass(frozen=True)
-class Params(_params.Training, _params.Fanout, _params.Registering):
+class Params(_params.Registering, _params.Training, _params.Fanout):
     metric_run: tuple[str, ...] | None = None
     """Metric run whose orders and pool are used; auto: the newest FINISHED one on dataset.
     Several (comma-separated), each on another independently trained original model (train

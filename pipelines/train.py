@@ -25,7 +25,7 @@ from robust.utils import seed_everything
 
 
 @dataclass(frozen=True)
-class Params(_params.Training, _params.Registering):
+class Params(_params.Registering, _params.Training):
     model: str | None = None
     """Architecture from the zoo; auto picks the dataset's default."""
     size: int | None = None

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from robust.tracking import store
+from robust.tracking.notes import NOTE_TAG
 
 PARENT_TAG = "mlflow.parentRunId"
 STAGE = "tune_trial"
@@ -44,9 +45,14 @@ class MlflowTrialLog:
         self._batch(metrics, step)
 
     def end(self, state: str, metrics: Mapping[str, float] | None = None, step: int = 0) -> None:
-        """Log the last ``metrics`` and the tag ``robust.trial_state`` in one ``log_batch``,
-        then end the run with :data:`STATUS` of ``state`` (FAILED for an unknown one)."""
-        self._batch(metrics or {}, step, {"robust.trial_state": state})
+        """Log the last ``metrics``, the tag ``robust.trial_state`` and a one-line description
+        in one ``log_batch``, then end the run with :data:`STATUS` of ``state`` (FAILED for an
+        unknown one)."""
+        scores = ", ".join(f"{k} {v:.3f}" for k, v in (metrics or {}).items())
+        note = f"Trial {state.lower()} after {step} DGN epochs" + (
+            f": {scores}." if scores else "."
+        )
+        self._batch(metrics or {}, step, {"robust.trial_state": state, NOTE_TAG: note})
         self._client.set_terminated(self.run_id, STATUS.get(state, "FAILED"))
 
     def _batch(

@@ -23,7 +23,7 @@ import torch
 from mlflow import MlflowClient
 
 from pipelines import main
-from robust import engine
+from robust import engine, results
 from robust.tracking import lineage
 from tests.conftest import experiment_ids, isolated_store
 from tests.pipelines.test_main import CHILDREN, TINY
@@ -44,11 +44,12 @@ def one_thread():
 
 
 def tables(parent: str) -> dict[str, dict[str, float]]:
-    """Each child stage's result metrics, by stage name."""
+    """Each child stage's result metrics, by stage name, and every cell of evaluate's
+    matrices (``<kind>/<row>/<column>``, labels without their run ids)."""
     client = MlflowClient()
     tags = client.get_run(parent).data.tags
     children = {k.removeprefix("robust.child."): v for k, v in tags.items() if "child." in k}
-    return {
+    out = {
         name: {
             RUN_ID.sub("", k): v
             for k, v in client.get_run(rid).data.metrics.items()
@@ -56,6 +57,13 @@ def tables(parent: str) -> dict[str, dict[str, float]]:
         }
         for name, rid in children.items()
     }
+    for kind in ("transfer", "adaptive"):
+        matrix = results.robustness_matrix(children["evaluate"], kind)
+        out["evaluate"] |= {
+            f"{kind}/{RUN_ID.sub('', row)}/{RUN_ID.sub('', col)}": v
+            for (row, col), v in matrix.stack().items()
+        }
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -54,7 +54,9 @@ def test_dgn_stage_logs_losses_phases_generators_and_attack_metrics(dgn_runs):
         assert [h.step for h in hist] == [1, 2]
     for key in ("time/train_s", "time/generate_s", "energy/train_kwh", "energy/generate_kwh"):
         assert key in m, key
-    for key in ("accuracy", "clean_accuracy", "success_rate", "linf_max", "samples_per_s"):
+    for key in (
+        "adversarial_accuracy", "clean_accuracy", "success_rate", "linf_max", "samples_per_s",
+    ):  # fmt: skip
         assert f"test/{key}" in m
     assert m["test/linf_max"] <= 0.3 + 1e-6 and m["test/n_adv"] == 360
     arts = {a.path for a in client.list_artifacts(run_id, "generators")}

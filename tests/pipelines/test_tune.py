@@ -58,6 +58,16 @@ def test_each_trial_is_a_nested_run_with_params_and_objectives(multi_run):
     for k in kids:
         assert {"val/success_rate", "val/l2_mean"} <= set(k.data.metrics)
         assert all(space[n].contains(float(k.data.params[n])) for n in space)
+        note = k.data.tags["mlflow.note.content"]
+        assert (
+            note.startswith("Trial complete after 1 DGN epochs: ") and "val/success_rate" in note
+        )
+
+
+def test_the_tune_run_describes_the_pick_beside_the_default(multi_run):
+    note = MlflowClient().get_run(multi_run).data.tags["mlflow.note.content"]
+    assert note.startswith("**tune nce**: 3 trials (3 complete)")
+    assert "the default weights: " in note and "tuned/weights.json" in note
 
 
 def test_tune_run_logs_counts_front_figures_and_weights(multi_run):
