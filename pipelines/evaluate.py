@@ -356,7 +356,7 @@ def _description(
         + (f"adaptive attacks {', '.join(p.adaptive)}" if kind == "adaptive" else "")
         + (" and " if kind == "adaptive" and cols else "")
         + (f"{len(cols)} transfer attack sets" if cols else "")
-        + f", {p.norm} ε = {eps:g}.",
+        + f", {'L∞' if p.norm == 'inf' else 'L' + p.norm} ε = {eps:g}.",
         f"Most robust under *{strongest}*: **{top['model']}**, {percent(top['accuracy'])} "
         f"[{percent(top['ci_low'])}, {percent(top['ci_high'])}] (Wilson 95 %, over "
         f"{int(top['n'])} test inputs).",

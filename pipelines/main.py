@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pipelines import _cli, _fanout, _params, _study, advtrain, evaluate, train
 from robust import guidance, results, retraining, tracking
@@ -156,15 +157,16 @@ def main(p: Params) -> str:
                 ):
                     log.info("study stage %d/%d done: %s (run %s)", i, len(stages), name, run_id)
                     ids[name] = run_id
+        most = results.most_robust(ids["evaluate"]) if "evaluate" in ids else None
         if p.register:
             with run.phase("register"):
-                _register(run.run_id, ids)
+                _register(run.run_id, ids, most)
         with run.phase("report"):
             written = results.write_study_report(run.run_id, run.outdir / "report")
             run.log_artifacts(run.outdir / "report")
             key_results = results.study_metrics(run.run_id)
             run.log_metrics(key_results)
-            run.describe(*_findings(p, ids, key_results))
+            run.describe(*_findings(p, ids, key_results, most))
         log.info(
             "study on %s done: %d stages; report %s (run %s)",
             p.dataset,
@@ -175,8 +177,11 @@ def main(p: Params) -> str:
         return run.run_id
 
 
-def _findings(p: Params, ids: dict[str, str], key: dict[str, float]) -> list[str]:
-    """The study run's description: its key results in words and a link to every child."""
+def _findings(
+    p: Params, ids: dict[str, str], key: dict[str, float], most: dict[str, Any] | None
+) -> list[str]:
+    """The study run's description: its key results in words (``most``: the most robust
+    model, :func:`robust.results.most_robust`) and a link to every child."""
     notes = tracking.notes
     lines = []
     if (clean := key.get("study/clean_accuracy/original")) is not None:
@@ -188,7 +193,6 @@ def _findings(p: Params, ids: dict[str, str], key: dict[str, float]) -> list[str
             + ", ".join(f"{a} {notes.percent(v)}" for a, v in best.items())
             + "."
         )
-    most = results.most_robust(ids["evaluate"]) if "evaluate" in ids else None
     if most is not None:
         lines.append(
             f"Most robust model: **{most['label']}** ({notes.run_link(most['run_id'])}), "
@@ -213,16 +217,15 @@ def _findings(p: Params, ids: dict[str, str], key: dict[str, float]) -> list[str
     ]
 
 
-def _register(parent: str, ids: dict[str, str]) -> None:
+def _register(parent: str, ids: dict[str, str], most: dict[str, Any] | None) -> None:
     """Register every model stage's model under the study's experiment name and set the
-    aliases ``original`` and ``most-robust`` (the latter only with an adaptive matrix)."""
+    aliases ``original`` and ``most-robust`` (``most``; None without an adaptive matrix)."""
     registry = tracking.registry
     name = registry.registered_name(parent)
     for stage, run_id in ids.items():
         if stage.split(".")[-1] == "train" or stage.startswith(("advtrain.", "retrain.")):
             registry.register(run_id, name)
     registry.set_alias(name, "original", ids["train"])
-    most = results.most_robust(ids["evaluate"]) if "evaluate" in ids else None
     if most is not None:
         registry.set_alias(name, "most-robust", most["run_id"])
         log.info(

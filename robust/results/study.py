@@ -66,7 +66,7 @@ def most_robust(run_id: str) -> dict[str, object] | None:
     Returns:
         ``{"label", "run_id", "accuracy", "column"}``, or None without an adaptive matrix.
     """
-    from robust.tracking import registry, store
+    from robust.tracking import registry
 
     try:
         adaptive = robustness_matrix(run_id, "adaptive")
@@ -74,13 +74,12 @@ def most_robust(run_id: str) -> dict[str, object] | None:
         return None
     column = adaptive.columns[-1]  # "worst case" when there are several attacks
     rows = adaptive.attrs["labels"].get("rows", {})
-    client = store.client()
     best: dict[str, object] | None = None
     for label, accuracy in adaptive[column].items():
         info = rows.get(label, {})
         if "run_id" not in info:
             continue
-        tags = client.get_run(info["run_id"]).data.tags
+        tags = lineage.fetch(info["run_id"]).data.tags  # cached: main asks again
         if registry.MODEL_TAG not in tags:
             continue  # logged no MLflow model (a run from before they were named)
         if info.get("metric") not in (None, tags.get("robust.best_metric")):

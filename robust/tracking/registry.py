@@ -23,11 +23,6 @@ log = logging.getLogger("robust")
 MODEL_TAG = "robust.mlflow_model"
 """The run tag holding the name of the run's logged MLflow model."""
 
-ALIASES = ("original", "most-robust")
-"""The aliases ``main`` sets: the study's original model and the model that kept the highest
-robust accuracy under the study's strongest evaluation (its worst case over every adaptive
-attack)."""
-
 _GREEK = {"α": "alpha", "β": "beta", "ε": "eps"}
 
 
@@ -64,8 +59,10 @@ def register(run_id: str, name: str | None = None) -> str:
     """
     import mlflow
 
+    from robust.tracking.lineage import fetch
+
     client = store.client()
-    run = client.get_run(run_id)
+    run = fetch(run_id, follow=False)
     model = run.data.tags.get(MODEL_TAG)
     if model is None:
         raise ConfigError(

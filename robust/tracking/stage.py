@@ -31,7 +31,7 @@ from robust import engine
 from robust.errors import Terminated
 from robust.tracking import cache, checksums, child, datasets, heartbeat, notes, registry, store
 from robust.tracking.energy import EnergyMeter
-from robust.tracking.lineage import MODEL_ARTIFACT
+from robust.tracking.lineage import MODEL_ARTIFACT, fetch
 from robust.tracking.resources import ResourceMonitor, Usage
 
 log = logging.getLogger("robust")
@@ -122,23 +122,20 @@ class StageRun:
         every stage."""
         from robust.tracking.lineage import DATA_PARAMS, Lineage
 
-        fingerprint, path = self.data_source or (None, None)
+        if self.data_source is None:
+            raise RuntimeError("log_splits needs the stage opened with data=(name, data_dir)")
+        fingerprint, path = self.data_source
         if model_run == self.run_id:  # a train run: its own params (it is still RUNNING)
             params = self._client.get_run(self.run_id).data.params
             prep = {k: params.get(k, "auto") for k in DATA_PARAMS}
         else:
             prep = Lineage().data_params(model_run)
-        fingerprint = fingerprint or prep["dataset"]
-        inputs = [
-            datasets.split_input(ds, s, fingerprint, path or "unknown", prep) for s in splits
-        ]
+        inputs = [datasets.split_input(ds, s, fingerprint, path, prep) for s in splits]
         self._client.log_inputs(self.run_id, datasets=inputs)
 
     def log_adversarial_inputs(self, attack_run: str, sizes: Mapping[str, int], ds) -> None:
         """Log attack run ``attack_run``'s adversarial sets (split → number of inputs; made by
         this run, or read from it) as MLflow dataset inputs with context ``adversarial``."""
-        from robust.tracking.lineage import fetch
-
         name = fetch(attack_run, follow=False).info.run_name or attack_run
         inputs = [
             datasets.adversarial_input(attack_run, name, s, n, ds.input_shape, ds.num_classes)
@@ -455,7 +452,7 @@ def stage(
                     notes.NOTE_TAG: notes.reused(reuse),
                 }
             )
-            if used := client.get_run(reuse).inputs.dataset_inputs:  # its datasets too
+            if used := fetch(reuse, follow=False).inputs.dataset_inputs:  # its datasets too
                 client.log_inputs(mlflow.active_run().info.run_id, datasets=used)
             mlflow.end_run("FINISHED")
         run = StageRun(reuse, reused=True, quiet=quiet)

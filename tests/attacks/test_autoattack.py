@@ -131,7 +131,8 @@ def test_rand_version_no_weaker_than_torchattacks_rand(trained, inputs):
 
 def test_eot_breaks_a_randomised_model_a_single_draw_does_not(trained, inputs):
     """Strong input noise (σ 0.3): one draw per step follows the noise, the mean over 20 draws
-    follows the expected loss (measured at 100 steps: 81.5 % left against 52.0 %)."""
+    follows the expected loss (APGD-CE, 200 inputs, 100 steps: 81.5 % left against 52.5 %;
+    these 100 inputs at 20 steps: 76.0 % against 55.0 %)."""
     x, y = inputs[0][:100], inputs[1][:100]
     noisy = Noisy(trained, 0.3).eval()
     single = apgd(noisy, x, y, EPS, steps=20, eot_iter=1)
