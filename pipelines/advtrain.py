@@ -143,7 +143,7 @@ def run_name(p: Params, attack: dict[str, str]) -> str:
     if p.method == "trades":
         return f"advtrain trades β={p.beta:g}" if p.beta is not None else "advtrain trades"
     if p.mode == "static":
-        preset = attack.get("preset")  # logged as "auto" when the attack had none
+        preset = attack.get("preset")  # absent (older runs: "auto") when the attack had none
         what = preset if preset not in (None, "auto") else attack.get("method", p.method)
         what = f"dgn-{attack.get('loss')}" if what == "dgn" else what
     else:

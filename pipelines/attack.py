@@ -246,7 +246,8 @@ SUSP_ONLY = ("measure", "star", "spectrum_inputs")
 def _applicable(p: Params, params: dict) -> dict:
     """The params that shape this attack, as logged and keyed: a DGN setting only for dgn
     (a loss weight only for a loss that takes it, the spectra only for susp), the iterations
-    only for pgd and bim, and the preset's own choice of methods instead of the method's."""
+    only for pgd and bim, and the preset's own choice of methods (and its ``n_adv``) instead of
+    the method's."""
     drop: set[str] = set()
     if p.method != "dgn" or p.preset:
         drop |= set(DGN_ONLY)
@@ -257,6 +258,8 @@ def _applicable(p: Params, params: dict) -> dict:
         drop |= set(ITERATIVE)
     if p.preset:
         drop |= {"method", "norm", "use_predicted"}
+    else:
+        drop |= {"preset", "n_adv"}
     return {k: v for k, v in params.items() if k not in drop}
 
 

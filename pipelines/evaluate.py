@@ -11,20 +11,23 @@ Matrices (cells: top-1 accuracy in [0, 1] over the n inputs of the column's test
 original model (seed 004's evaluation); *adaptive* (``adaptive`` not none), columns ``clean``,
 each attack of ``adaptive`` crafted on the clean test split against each row's model itself,
 each DGN attack run's generators trained ``dgn_epochs`` more against the row's model
-(``adaptive-<label>``), and ``worst case``: the inputs no adaptive attack fooled.
-Labels: rows ``train-<id8>``, ``advtrain-<attack>-<id8>``, ``retrain-<config>-<metric>-<id8>``;
-transfer columns ``<method>[-l<norm>]-<id8>``; ``<id8>`` the run id's first 8 characters.
+(``adaptive <label>``), and ``worst case``: the inputs no adaptive attack fooled.
+Labels are the runs' names (robust.tracking.labels): rows ``train digits_cnn``, ``advtrain
+fgsm α=0.5``, ``retrain c2 lsa`` (a retrain run's best model of one metric); transfer columns
+the attack run's name without ``attack`` (``fgsm ε=0.3``, ``dgn-nce``); a name two runs share
+gets the run id's first 8 characters (``train digits_cnn (1a2b3c4d)``).
 Metrics (no run ids in any key; every cell is in the tables): ``transfer/<column>/original``
 and ``adaptive/<column>/original`` (the original's accuracy), ``…/<column>/best`` (the best
-row's), ``<column>`` the column's label without its run id (``clean``, ``fgsm``, ``pgd``,
+row's), ``<column>`` the column's kind (``clean``, ``fgsm``, ``fgsm-l2``, ``dgn-nce``, ``pgd``,
 ``autoattack``, ``adaptive-dgn-nce``, ``worst_case``; a repeated one gets ``_2``, …);
 ``eps_curve/original`` and ``eps_curve/best`` (step = round(1000·ε)); phases ``load``,
 ``transfer``, ``adaptive``, ``curve``, ``masking`` (``time/<phase>_s``, ``energy/<phase>_kwh``).
 Artifacts: ``matrix/<kind>.csv`` and ``.png`` (each cell's accuracy and interval),
 ``matrix/<kind>_cells.csv`` (row, column, correct, n, accuracy, ci_low, ci_high),
 ``matrix/per_class.csv``/``.png``/``_cells.csv`` and ``matrix/confusion/<row>.csv``/``.png``
-(under the worst case), ``matrix/eps_curve.csv``/``.png``, ``matrix/masking.csv``,
-``matrix/labels.json`` (each label's run, the attacks' settings), ``summary.md``. Tags
+(under the worst case; ``<row>`` the label as a file name, ``advtrain-fgsm-alpha-0_5``),
+``matrix/eps_curve.csv``/``.png``, ``matrix/masking.csv``, ``matrix/labels.json`` (each
+label's run, the attacks' settings, each column's kind), ``summary.md``. Tags
 ``robust.upstream.model`` (the original), ``robust.upstream.model.<k>``,
 ``robust.upstream.attack.<k>``, ``robust.upstream.retrain.<k>`` (k = 1, 2, … in row and
 column order; ``matrix/labels.json`` maps each label to its run) and ``robust.masking`` (the
@@ -145,7 +148,7 @@ class Params(_params.Common):
 def _rows(up: tracking.Lineage, p: Params) -> tuple[list[str], dict[str, str], dict[str, Any]]:
     """The model runs, every row's label → run id, and each retrain row's (run, metric)."""
     model_runs = up.matrix_rows(p.model_runs)
-    rows = {labels.model_label(up, run_id): run_id for run_id in model_runs}
+    named = [(labels.model_label(up, run_id), run_id) for run_id in model_runs]
     best: dict[str, tuple[str, str]] = {}
     data = up.data_params(model_runs[0])
     for given in p.retrain_runs or ():
@@ -156,11 +159,24 @@ def _rows(up: tracking.Lineage, p: Params) -> tuple[list[str], dict[str, str], d
                 f"retrain_runs must retrain on the original's data, but run {run_id} retrained "
                 f"model {source}, trained on another split or input size than {model_runs[0]}"
             )
-        config = up.params(run_id).get("config", "c")
         for metric in up.best_models(run_id):
-            label = labels.safe(f"retrain-{config}-{metric}-{run_id[:8]}")
-            rows[label], best[label] = run_id, (run_id, metric)
+            named.append((f"{labels.model_label(up, run_id)} {metric}", run_id))
+            best[named[-1][0]] = (run_id, metric)
+    unique = labels.unique([label for label, _ in named], [run_id for _, run_id in named])
+    best = {new: best[old] for new, (old, _) in zip(unique, named, strict=True) if old in best}
+    rows = {new: run_id for new, (_, run_id) in zip(unique, named, strict=True)}
     return model_runs, rows, best
+
+
+def _columns(
+    up: tracking.Lineage, attack_runs: list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The transfer columns: label → attack run id, and label → kind."""
+    unique = labels.unique([labels.attack_label(up, r) for r in attack_runs], attack_runs)
+    return dict(zip(unique, attack_runs, strict=True)), {
+        label: labels.column_kind(up, run_id)
+        for label, run_id in zip(unique, attack_runs, strict=True)
+    }
 
 
 def main(p: Params) -> str:
@@ -169,14 +185,19 @@ def main(p: Params) -> str:
     model_runs, rows, best = _rows(up, p)
     original = up.train_run_of(model_runs[0])
     attack_runs = up.matrix_columns(p.attack_runs, original)
-    cols = {labels.attack_label(up, run_id): run_id for run_id in attack_runs}
+    cols, kinds = _columns(up, attack_runs)
     budgets = p.budgets()
     eps = budgets[0]
     dgn_runs = {
-        f"adaptive-{label}": run_id
+        f"adaptive {label}": run_id
         for label, run_id in cols.items()
         if p.dgn_epochs and p.adaptive and up.params(run_id).get("method") == "dgn"
     }
+    kinds = (  # each column's metric key part (labels.json keeps them)
+        {"clean": "clean"} | kinds | {name: name for name in p.adaptive or ()}
+        | {label: f"adaptive-{kinds[label.removeprefix('adaptive ')]}" for label in dgn_runs}
+        | {"worst case": "worst_case"}
+    )  # fmt: skip
     params = _cli.as_dict(p) | {
         "model_runs": model_runs, "attack_runs": attack_runs, "eps": budgets,
         "retrain_runs": tuple(dict.fromkeys(r for r, _ in best.values())) or None,
@@ -216,7 +237,7 @@ def main(p: Params) -> str:
             matrix = transfer_matrix(models, sets, batch_size=p.batch_size or 1024)
             title = f"transfer robust accuracy (%), {p.dataset}"
             write_matrix(matrix, out, "transfer", title=title, n=sizes)
-            run.log_metrics(_key_metrics(matrix, "transfer"))
+            run.log_metrics(_key_metrics(matrix, "transfer", kinds))
         described: dict[str, Any] = {}
         if p.adaptive:
             crafters = {name: p.attack(name, eps) for name in p.adaptive}
@@ -227,10 +248,10 @@ def main(p: Params) -> str:
                     models, test.x, test.y, crafters, batch_size=p.batch_size,
                     progress=lambda row, col: bar.update(1),
                 )  # fmt: skip
-                title = f"adaptive robust accuracy (%), {p.dataset}, ε = {eps:g} (L{p.norm})"
+                title = f"adaptive robust accuracy (%), {p.dataset}, ε = {eps:g} ({_norm(p)})"
                 n = dict.fromkeys(result.matrix.columns, result.n)
                 write_matrix(result.matrix, out, "adaptive", title=title, n=n)
-                run.log_metrics(_key_metrics(result.matrix, "adaptive"))
+                run.log_metrics(_key_metrics(result.matrix, "adaptive", kinds))
                 _write_breakdowns(result, ds.classes, out, p.dataset)
         if len(budgets) > 1:
             with run.phase("curve"), _bar(len(models) * (len(budgets)), p.quiet) as bar:
@@ -240,7 +261,7 @@ def main(p: Params) -> str:
                     batch_size=p.batch_size, progress=lambda row, col: bar.update(1),
                 )  # fmt: skip
                 curve.to_csv(out / "eps_curve.csv", index=False)
-                what = f"{p.curve_attack}, L{p.norm}, Wilson 95 % bands"
+                what = f"{p.curve_attack}, {_norm(p)}, Wilson 95 % bands"
                 plot_eps_curve(
                     curve, out / "eps_curve.png", title=f"robust accuracy vs ε ({what})"
                 )
@@ -258,13 +279,18 @@ def main(p: Params) -> str:
                                  eps, p, out)  # fmt: skip
             run.set_tags({"robust.masking": _flag_text(flags)})
         run.log_artifacts(out, "matrix")
-        info = labels.matrix_labels(up, original, rows, cols, sizes, described)
+        info = labels.matrix_labels(up, original, rows, cols, sizes, described, kinds)
         for label, (_, metric) in best.items():  # which best model of the retrain run
             info["rows"][label]["metric"] = metric
         run.log_dict(info, "matrix/labels.json")
         run.log_text(_summary(out, p, eps, flags), "summary.md")
         run.describe(*_description(out, rows, cols, p, eps, flags))
         return run.run_id
+
+
+def _norm(p: Params) -> str:
+    """The norm as a person writes it: ``L∞``, ``L2``, ``L1``."""
+    return "L∞" if p.norm == "inf" else f"L{p.norm}"
 
 
 def _bar(total: int, quiet: bool):
@@ -299,8 +325,8 @@ def _write_breakdowns(result, classes, out: Path, dataset: str) -> None:
     write_matrix(per_class, out, "per_class", title=title, n=sizes)
     for row, conf in result.confusion.items():
         names = [str(c) for c in classes] + [str(c) for c in range(len(classes), len(conf))]
-        confusion_csv(conf, names, out / "confusion" / f"{row}.csv")
-        plot_confusion(conf, names, out / "confusion" / f"{row}.png")
+        confusion_csv(conf, names, out / "confusion" / f"{labels.slug(row)}.csv")
+        plot_confusion(conf, names, out / "confusion" / f"{labels.slug(row)}.png")
 
 
 def _masking(models, x, y, eps: float, p: Params, out: Path) -> dict[str, list[str]]:
@@ -324,12 +350,12 @@ def _flag_text(flags: dict[str, list[str]]) -> str:
     return (text or "none flagged")[:5000]
 
 
-def _key_metrics(matrix, kind: str) -> dict[str, float]:
-    """A matrix's metrics without run ids: per column the original's accuracy (first row)
-    and the best row's (the cells themselves are the tables')."""
+def _key_metrics(matrix, kind: str, kinds: dict[str, str]) -> dict[str, float]:
+    """A matrix's metrics without run ids: per column (by its kind) the original's accuracy
+    (first row) and the best row's (the cells themselves are the tables')."""
     out: dict[str, float] = {}
     for column in matrix.columns:
-        name = labels.kind(column)
+        name = kinds.get(column) or labels.kind(column)
         k, base = 2, name
         while f"{kind}/{name}/original" in out:  # two columns of one kind: fgsm, fgsm_2
             name, k = f"{base}_{k}", k + 1
@@ -356,7 +382,7 @@ def _description(
         + (f"adaptive attacks {', '.join(p.adaptive)}" if kind == "adaptive" else "")
         + (" and " if kind == "adaptive" and cols else "")
         + (f"{len(cols)} transfer attack sets" if cols else "")
-        + f", {'L∞' if p.norm == 'inf' else 'L' + p.norm} ε = {eps:g}.",
+        + f", {_norm(p)} ε = {eps:g}.",
         f"Most robust under *{strongest}*: **{top['model']}**, {percent(top['accuracy'])} "
         f"[{percent(top['ci_low'])}, {percent(top['ci_high'])}] (Wilson 95 %, over "
         f"{int(top['n'])} test inputs).",

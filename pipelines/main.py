@@ -162,7 +162,7 @@ def main(p: Params) -> str:
             with run.phase("register"):
                 _register(run.run_id, ids, most)
         with run.phase("report"):
-            written = results.write_study_report(run.run_id, run.outdir / "report")
+            written = results.write_study_report(run.run_id, run.outdir / "report", logged=True)
             run.log_artifacts(run.outdir / "report")
             key_results = results.study_metrics(run.run_id)
             run.log_metrics(key_results)
@@ -195,7 +195,7 @@ def _findings(
         )
     if most is not None:
         lines.append(
-            f"Most robust model: **{most['label']}** ({notes.run_link(most['run_id'])}), "
+            f"Most robust model: **{notes.run_link(most['run_id'], most['label'])}**, "
             f"{notes.percent(most['accuracy'])} under {most['column']}"
             + (" (alias `most-robust`)." if p.register else ".")
         )

@@ -90,8 +90,8 @@ def test_retraining_curves_have_a_row_per_metric_seed_and_step(study):
 def test_robustness_matrix_cells_match_the_stage_runs(study):
     matrix = results.robustness_matrix(study.evaluate)
     client = mlflow.MlflowClient()
-    original = f"train-{study.train[:8]}"
-    column = f"fgsm-{study.attack[:8]}"
+    original = "train digits_cnn"  # labels are the runs' names
+    column = "fgsm ε=0.3"
     assert matrix.index.name == "model" and list(matrix.index) == [original]
     assert list(matrix.columns) == ["clean", column]
     metrics = client.get_run(study.attack).data.metrics
@@ -236,7 +236,7 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     # numbers as the store has them
     client = mlflow.MlflowClient()
     matrix = results.robustness_matrix(study.evaluate)
-    original = f"train-{study.train[:8]}"
+    original = "train digits_cnn"
     train_accuracy = client.get_run(study.train).data.metrics["test/accuracy"]
     assert matrix.loc[original, "clean"] == pytest.approx(train_accuracy)
     cells = pd.DataFrame(matrix.attrs["cells"])
@@ -258,6 +258,35 @@ def test_write_study_report_rebuilds_the_report_of_a_parent(study, tmp_path):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 7 and 'src="figures' not in html
     assert study.retrain in html and "<table" in html
+    # run ids link to their runs: relative UI addresses in Markdown (MLflow's viewer follows
+    # them); report.html (shown sandboxed there) links only when the UI's address is known
+    experiment = client.get_run(study.train).info.experiment_id
+    url = f"#/experiments/{experiment}/runs/{study.train}?workflowType=machine_learning"
+    assert f"| train | [{study.train}]({url}) |" in md
+    assert "<a href" not in html
+
+
+def test_report_links_and_figures_under_a_known_ui_address(study, tmp_path, monkeypatch):
+    """With the UI's address known (``ROBUST_UI_URL``, or a server's tracking URI), report.md
+    logged as the run's artifacts shows the server's figures (MLflow's viewer shows no image at
+    a relative path) and both reports link run ids absolutely."""
+    monkeypatch.setenv("ROBUST_UI_URL", "http://ui.example:5000/")
+    out = tmp_path / "report"
+    results.write_study_report(study.named, out, logged=True)
+    md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
+    images = re.findall(r"!\[[^]]*\]\(([^)]+)\)", md)
+    assert len(images) == 7
+    assert all(
+        i.startswith("http://ui.example:5000/get-artifact?path=figures%2F")
+        and i.endswith(f"&run_uuid={study.named}")
+        for i in images
+    ), images
+    experiment = mlflow.MlflowClient().get_run(study.train).info.experiment_id
+    url = f"http://ui.example:5000/#/experiments/{experiment}/runs/{study.train}"
+    assert f"[{study.train}]({url}?workflowType=machine_learning)" in md
+    assert (
+        f'<a href="{url}?workflowType=machine_learning" target="_blank">{study.train}</a>' in html
+    )
 
 
 def test_the_study_report_holm_adjusts_over_every_configuration_and_metric():

@@ -170,13 +170,15 @@ def robustness_matrix(run: str, kind: str = "transfer") -> pd.DataFrame:
             worst case); the last two only when the run had adaptive attacks.
 
     Returns:
-        ``matrix/<kind>.csv``: index ``model`` (row labels such as ``train-<id8>``,
-        ``advtrain-fgsm-<id8>``), one column per label (``clean``, ``fgsm-<id8>``, …).
+        ``matrix/<kind>.csv``: index ``model`` (row labels: the runs' names, such as
+        ``train digits_cnn``, ``advtrain fgsm α=0.5``, ``retrain c2 lsa``), one column per
+        label (``clean``, ``fgsm ε=0.3``, ``dgn-nce``, …).
         ``attrs["labels"]`` holds ``matrix/labels.json`` (``original``: the original train run;
-        ``rows`` and ``columns``: label → run id, stage, params; ``adaptive``: the adaptive
-        attacks' settings), ``attrs["cells"]`` the rows of ``matrix/<kind>_cells.csv`` as dicts
-        (each cell's ``model``, ``test set``, ``correct``, ``n``, ``accuracy`` and Wilson 95 %
-        ``ci_low``, ``ci_high``; empty for runs from before it existed) and
+        ``rows`` and ``columns``: label → run id, name, stage, params; ``adaptive``: the
+        adaptive attacks' settings; ``kinds``: column label → the key part of its metrics),
+        ``attrs["cells"]`` the rows of ``matrix/<kind>_cells.csv`` as dicts (each cell's
+        ``model``, ``test set``, ``correct``, ``n``, ``accuracy`` and Wilson 95 % ``ci_low``,
+        ``ci_high``; empty for runs from before it existed) and
         ``attrs["run_id"]`` the evaluate run.
 
     Raises:

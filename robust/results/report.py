@@ -36,7 +36,7 @@ from robust.retraining import (
     tost,
     verdict,
 )
-from robust.tracking import lineage, store
+from robust.tracking import lineage, notes, store
 from robust.utils import markdown_table
 
 METRIC_LABELS = {
@@ -51,10 +51,20 @@ METRIC_LABELS = {
 
 @dataclass
 class _Report:
-    """The report as an ordered list of blocks, rendered to Markdown and to HTML."""
+    """The report as an ordered list of blocks, rendered to Markdown and to HTML.
+
+    A table's ``run`` column (run ids) becomes links to the runs: relative UI addresses in
+    Markdown (they work in MLflow's artifact viewer), absolute ones under ``ui`` (the UI's
+    address, :func:`robust.tracking.notes.ui_base`) in both. With ``ui`` and ``logged_to`` (the
+    run whose artifacts hold ``figures/``), the Markdown's images are the server's copies:
+    MLflow's viewer shows no image at a relative path.
+    """
 
     directory: Path
     blocks: list[tuple[str, Any]]
+    ui: str | None = None
+    logged_to: str | None = None
+    experiments: dict[str, str] | None = None  # run id → experiment id, for links
 
     def heading(self, text: str, level: int = 2) -> None:
         self.blocks.append(("heading", (level, text)))
@@ -81,11 +91,34 @@ class _Report:
             elif kind == "text":
                 out.append(value)
             elif kind == "table":
-                out.append(markdown_table(value))
+                out.append(markdown_table(self._linked(value, self._md_link)))
             else:
                 path, caption = value
-                out.append(f"![{caption}]({path.relative_to(self.directory).as_posix()})")
+                src = path.relative_to(self.directory).as_posix()
+                if self.ui and self.logged_to:
+                    src = notes.artifact_url(self.ui, self.logged_to, src)
+                out.append(f"![{caption}]({src})")
         return "\n\n".join(out) + "\n"
+
+    def _url(self, run_id: str, base: str | None) -> str | None:
+        experiment = (self.experiments or {}).get(run_id)
+        return notes.run_url(run_id, experiment, base) if experiment else None
+
+    def _md_link(self, run_id: str) -> str:
+        url = self._url(run_id, self.ui)
+        return f"[{run_id}]({url})" if url else run_id
+
+    def _html_link(self, run_id: str) -> str:
+        url = self._url(run_id, self.ui) if self.ui else None  # a relative one goes nowhere
+        text = html.escape(run_id)
+        return f'<a href="{html.escape(url)}" target="_blank">{text}</a>' if url else text
+
+    @staticmethod
+    def _linked(frame: pd.DataFrame, link) -> pd.DataFrame:
+        """``frame`` with its ``run`` column (run ids) as links."""
+        if "run" not in frame.columns:
+            return frame
+        return frame.assign(run=[link(str(r)) for r in frame["run"]])
 
     def html(self, title: str) -> str:
         out = []
@@ -96,7 +129,10 @@ class _Report:
                 out.append(f"<p>{html.escape(value)}</p>")
             elif kind == "table":
                 shown = value[[c for c in value.columns if not str(c).startswith("_")]]
-                out.append(shown.to_html(index=False, border=0, na_rep="", escape=True))
+                shown = shown.map(lambda v: html.escape(v) if isinstance(v, str) else v)
+                shown = self._linked(shown, self._html_link)  # run ids: no markup in them
+                shown = shown.rename(columns=lambda c: html.escape(str(c)))
+                out.append(shown.to_html(index=False, border=0, na_rep="", escape=False))
             else:
                 path, caption = value
                 data = base64.b64encode(path.read_bytes()).decode()
@@ -118,8 +154,16 @@ class _Report:
         )
 
 
-def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
+def write_study_report(run_id: str, directory: str | Path, *, logged: bool = False) -> list[Path]:
     """Write the report of parent run ``run_id`` (a ``main`` run) into ``directory``.
+
+    Run ids in its tables link to the runs (absolute links when the UI's address is known:
+    :func:`robust.tracking.notes.ui_base`).
+
+    Args:
+        logged: the directory becomes the run's own artifacts (``main`` logs it): with a known
+            UI address, report.md's figures are then the server's copies, which MLflow's
+            artifact viewer shows (it shows no image at a relative path).
 
     Returns:
         The files written: ``report.md``, ``report.html`` and ``figures/*.png``.
@@ -133,7 +177,9 @@ def write_study_report(run_id: str, directory: str | Path) -> list[Path]:
     children = _children(parent)
     dataset = parent.data.tags.get("robust.dataset", "")
     title = f"robust study: {dataset}"
-    r = _Report(directory, [])
+    ui = notes.ui_base()
+    experiments = {run.info.run_id: run.info.experiment_id for run in children.values()}
+    r = _Report(directory, [], ui, run_id if logged else None, experiments)
     r.heading(title, 1)
     r.text(
         f"Parent run {parent.info.run_id}. Every number below is read from the stage runs "

@@ -35,8 +35,9 @@ def study_metrics(run_id: str) -> dict[str, float]:
         except ConfigError:  # adaptive=none: no adaptive matrix
             adaptive = None
         if adaptive is not None:
+            kinds = adaptive.attrs["labels"].get("kinds", {})
             for column in adaptive.columns.drop("clean"):
-                key = f"study/robust_accuracy_best/{labels.kind(column)}"
+                key = f"study/robust_accuracy_best/{kinds.get(column) or labels.kind(column)}"
                 out[key] = float(adaptive[column].max())
     docs = {
         name.split(".", 1)[1]: json.loads(_download(run.info.run_id, "summary.json").read_text())

@@ -1,19 +1,19 @@
 """The model registry: a study's models as versions of one registered model, with aliases.
 
-A stage that trains a model logs it as an MLflow model named for what it is
-(:func:`logged_model_name`, e.g. ``train-digits_cnn``, ``advtrain-fgsm-alpha-0_5``,
-``retrain-c2-lsa``) and tags its run with that name (:data:`MODEL_TAG`). :func:`register`
-makes the run's model a version of the registered model named like the run's experiment
-(``robust-digits`` by default), once: registering the same run again returns its version, so a
-reused stage is never registered twice. :func:`set_alias` points an alias (``original``,
-``most-robust``) at the version of a run, and ``models:/robust-digits@most-robust`` then loads,
-serves (``mlflow models serve``) and predicts (``mlflow models predict``) with it.
+A stage that trains a model logs it as an MLflow model named for what it is (its run's name
+made a model name by :func:`robust.tracking.labels.slug`, e.g. ``train-digits_cnn``,
+``advtrain-fgsm-alpha-0_5``, ``retrain-c2-lsa``) and tags its run with that name
+(:data:`MODEL_TAG`). :func:`register` makes the run's model a version of the registered model
+named like the run's experiment (``robust-digits`` by default), once: registering the same run
+again returns its version, so a reused stage is never registered twice. :func:`set_alias`
+points an alias (``original``, ``most-robust``) at the version of a run, and
+``models:/robust-digits@most-robust`` then loads, serves (``mlflow models serve``) and
+predicts (``mlflow models predict``) with it.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from robust.errors import ConfigError
 from robust.tracking import store
@@ -22,23 +22,6 @@ log = logging.getLogger("robust")
 
 MODEL_TAG = "robust.mlflow_model"
 """The run tag holding the name of the run's logged MLflow model."""
-
-_GREEK = {"α": "alpha", "β": "beta", "ε": "eps"}
-
-
-def logged_model_name(run_name: str) -> str:
-    """An MLflow logged-model name for a run called ``run_name``: letters, digits, ``_`` and
-    ``-`` only (MLflow refuses ``/ : . % " '``), e.g. ``advtrain fgsm α=0.5`` →
-    ``advtrain-fgsm-alpha-0_5``.
-
-    Example:
-        >>> logged_model_name("retrain c2 lsa")
-        'retrain-c2-lsa'
-    """
-    for greek, latin in _GREEK.items():
-        run_name = run_name.replace(greek, f" {latin} ")
-    name = re.sub(r"[^A-Za-z0-9_-]+", "-", run_name.replace(".", "_")).strip("-")
-    return re.sub(r"-{2,}", "-", name) or "model"
 
 
 def registered_name(run_id: str) -> str:

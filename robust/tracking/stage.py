@@ -29,7 +29,17 @@ from typing import Any
 
 from robust import engine
 from robust.errors import Terminated
-from robust.tracking import cache, checksums, child, datasets, heartbeat, notes, registry, store
+from robust.tracking import (
+    cache,
+    checksums,
+    child,
+    datasets,
+    heartbeat,
+    labels,
+    notes,
+    registry,
+    store,
+)
 from robust.tracking.energy import EnergyMeter
 from robust.tracking.lineage import MODEL_ARTIFACT, fetch
 from robust.tracking.resources import ResourceMonitor, Usage
@@ -235,7 +245,7 @@ class StageRun:
 
     def log_model(self, model, dataset, name: str) -> None:
         """Log ``model/`` (safetensors + spec, what robust loads) and an MLflow PyTorch model
-        named ``name`` (made a valid logged-model name: :func:`registry.logged_model_name`),
+        named ``name`` (made a valid logged-model name: :func:`labels.slug`),
         recorded in the run's ``robust.mlflow_model`` tag so it can be registered.
 
         ``dataset`` (a :class:`robust.data.Dataset`) gives the model's dataset name, its class
@@ -256,7 +266,7 @@ class StageRun:
         import numpy as np
         import torch
 
-        name = registry.logged_model_name(name)
+        name = labels.slug(name)
         example = np.asarray(dataset.test.x[:4].numpy(), dtype=np.float32)
         cpu_model = copy.deepcopy(model).cpu().eval()  # never move the caller's model
         with _quiet_loggers("mlflow", "torch"):
@@ -356,12 +366,14 @@ def _place(client: Any, dataset: str | None, experiment: str | None) -> str:
         return found.experiment_id
 
 
-def _mark_kind(client: Any, experiment_id: str) -> None:
-    """Tag the experiment as model training, unless it already says what it is."""
-    tags = client.get_experiment(experiment_id).tags
-    if "mlflow.experimentKind" not in tags:
+def _mark_kind(client: Any, experiment_id: str) -> str:
+    """Tag the experiment as model training, unless it already says what it is; return its
+    name."""
+    experiment = client.get_experiment(experiment_id)
+    if "mlflow.experimentKind" not in experiment.tags:
         with contextlib.suppress(Exception):  # a read-only experiment: the UI view only
             client.set_experiment_tag(experiment_id, *next(iter(EXPERIMENT_KIND.items())))
+    return experiment.name
 
 
 @contextlib.contextmanager
@@ -419,12 +431,13 @@ def stage(
             exp = active.info.experiment_id
         else:
             exp = parent.experiment_id if parent else _place(client, dataset, experiment)
-        _mark_kind(client, exp)
+        experiment_name = _mark_kind(client, exp)
         run_name = run_name or f"{name}-{dataset or ''}"
         heartbeat.sweep(client, [exp])  # runs whose process died are FAILED, not RUNNING
         reuse = None
+        shown = _as_used(params, experiment_name)
         if not force:
-            reuse = cache.find_reusable(client, exp, name, key, params, upstream)
+            reuse = cache.find_reusable(client, exp, name, key, shown, upstream)
         if reuse is None:
             mlrun = _start_run(mlflow, exp, run_name, adopting, parent)
     except BaseException:
@@ -480,7 +493,7 @@ def stage(
             | beat.tags()
         )
         # a run robust just created holds no params yet: no need to ask (one request saved)
-        logged = _new_params(client, run_id, params) if adopting else dict(params)
+        logged = _new_params(client, run_id, shown) if adopting else shown
         run.log_start(logged | ({"data_path": read_from} if read_from else {}), tags)
         beat.start(beat_now=False)
         log.info("%s run %s started (tracking store %s)", name, run_id, store.tracking_uri())
@@ -567,6 +580,23 @@ def _stage_tags(
     if commit := cache.git_commit():
         tags["robust.git_commit"] = commit
     return tags
+
+
+def _as_used(params: Mapping[str, Any], experiment: str) -> dict[str, Any]:
+    """The params as the run logs them: ``auto`` resolved where the value is only the
+    machine's (``device``: ``cpu`` or ``cuda``; ``experiment``: its name), ``data_dir`` left
+    out when auto (``data_path`` is the directory read). The reuse key keeps them as given, so
+    ``device=auto`` reuses a run of any machine."""
+    out = dict(params)
+    if out.get("device", "") in (None, "auto"):
+        from robust.utils import resolve_device
+
+        out["device"] = str(resolve_device("auto"))
+    if "experiment" in out and out["experiment"] in (None, "auto"):
+        out["experiment"] = experiment
+    if "data_dir" in out and out["data_dir"] in (None, "auto"):
+        del out["data_dir"]
+    return out
 
 
 def _new_params(client, run_id: str, params: Mapping[str, Any]) -> dict[str, Any]:

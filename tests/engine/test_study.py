@@ -30,8 +30,6 @@ from tests.pipelines.test_main import CHILDREN, TINY
 
 COSTS = re.compile(r"^(time|energy|emissions|process|gpu|system)/|fit_s|_s$|_kwh$|_kg$")
 """Metrics that measure the run (time, energy, load), not its results."""
-RUN_ID = re.compile(r"-[0-9a-f]{8}(?=/|$)")
-"""The run-id part of a model's label in evaluate's keys (``advtrain-fgsm-c6455a48/pgd``)."""
 KILLED = "retrain.c2"
 
 
@@ -45,24 +43,17 @@ def one_thread():
 
 def tables(parent: str) -> dict[str, dict[str, float]]:
     """Each child stage's result metrics, by stage name, and every cell of evaluate's
-    matrices (``<kind>/<row>/<column>``, labels without their run ids)."""
+    matrices (``<kind>/<row>/<column>``; labels are run names, the same on every worker)."""
     client = MlflowClient()
     tags = client.get_run(parent).data.tags
     children = {k.removeprefix("robust.child."): v for k, v in tags.items() if "child." in k}
     out = {
-        name: {
-            RUN_ID.sub("", k): v
-            for k, v in client.get_run(rid).data.metrics.items()
-            if not COSTS.search(k)
-        }
+        name: {k: v for k, v in client.get_run(rid).data.metrics.items() if not COSTS.search(k)}
         for name, rid in children.items()
     }
     for kind in ("transfer", "adaptive"):
         matrix = results.robustness_matrix(children["evaluate"], kind)
-        out["evaluate"] |= {
-            f"{kind}/{RUN_ID.sub('', row)}/{RUN_ID.sub('', col)}": v
-            for (row, col), v in matrix.stack().items()
-        }
+        out["evaluate"] |= {f"{kind}/{row}/{col}": v for (row, col), v in matrix.stack().items()}
     return out
 
 

@@ -38,7 +38,9 @@ def _retrain(original: str, attack_run: str) -> str:
     classes = data.load("digits").classes
     params = {"dataset": "digits", "config": "c2", "metrics": "deepgini,random"}
     upstream = {"model": original, "attack": attack_run}
-    with tracking.stage("retrain", params, dataset="digits", upstream=upstream) as run:
+    with tracking.stage(
+        "retrain", params, dataset="digits", upstream=upstream, run_name="retrain c2"
+    ) as run:
         for i, metric in enumerate(("deepgini", "random")):
             model = results.load_model(original)
             with torch.no_grad():
@@ -51,7 +53,8 @@ def _retrain(original: str, attack_run: str) -> str:
 
 
 def _advtrain(original: str, attack_run: str, **params) -> str:
-    """A minimal advtrain run: stage tag, model and attack upstreams, params, ``model/``."""
+    """A minimal advtrain run: stage tag, model and attack upstreams, params, ``model/``; not
+    named by robust (its label is read from its params, as for a run from before names)."""
     model = results.load_model(original)
     with torch.no_grad():
         for t in model.parameters():
@@ -104,13 +107,8 @@ def auto(runs) -> str:
 
 
 def _rows(runs) -> list[str]:
-    o, h, r = runs.original[:8], runs.hardened[:8], runs.retrained[:8]
-    return [
-        f"train-{o}",
-        f"advtrain-fgsm-{h}",
-        f"retrain-c2-deepgini-{r}",
-        f"retrain-c2-random-{r}",
-    ]
+    """The row labels: the runs' names (the advtrain run's, unnamed, from its params)."""
+    return ["train digits_cnn", "advtrain fgsm", "retrain c2 deepgini", "retrain c2 random"]
 
 
 def _models(runs) -> dict[str, torch.nn.Module]:
@@ -133,12 +131,12 @@ def _accuracy(model, x, y) -> float:
 
 def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs, auto):
     rows = _rows(runs)
-    dgn = f"dgn-nce-{runs.dgn[:8]}"
-    columns = ["clean", f"fgsm-{runs.fgsm[:8]}", f"pgd-{runs.pgd[:8]}", dgn]
+    dgn = "dgn-nce"
+    columns = ["clean", "fgsm ε=0.3", "pgd ε=0.3", dgn]
     transfer, adaptive = _matrix(auto, "transfer"), _matrix(auto, "adaptive")
     assert list(transfer.index) == rows and list(transfer.columns) == columns
     assert list(adaptive.index) == rows
-    assert list(adaptive.columns) == ["clean", *ADAPTIVE, f"adaptive-{dgn}", "worst case"]
+    assert list(adaptive.columns) == ["clean", *ADAPTIVE, f"adaptive {dgn}", "worst case"]
     assert ((transfer >= 0) & (transfer <= 1)).all().all()
     pd.testing.assert_series_equal(transfer["clean"], adaptive["clean"])
     labels = _labels(auto)
@@ -154,20 +152,26 @@ def test_auto_finds_the_rows_the_retrained_best_models_and_the_test_attacks(runs
         "method": "pgd", "eps": EPS, "norm": "inf", "seed": 0, "steps": 3, "restarts": 1,
     }  # fmt: skip
     assert labels["adaptive"]["autoattack"]["attacks"] == "apgd-ce,apgd-t,fab-t,square"
-    assert labels["adaptive"][f"adaptive-{dgn}"]["epochs"] == 1
+    assert labels["adaptive"][f"adaptive {dgn}"]["epochs"] == 1
+    assert labels["rows"][rows[0]]["run_name"] == rows[0]
+    assert labels["kinds"] == {
+        "clean": "clean", "fgsm ε=0.3": "fgsm", "pgd ε=0.3": "pgd", "dgn-nce": "dgn-nce",
+        "fgsm": "fgsm", "pgd": "pgd", "autoattack": "autoattack",
+        "adaptive dgn-nce": "adaptive-dgn-nce", "worst case": "worst_case",
+    }  # fmt: skip
 
 
 def test_transfer_cell_of_the_original_equals_the_attack_stage_accuracy(runs, auto):
     m = MlflowClient().get_run(auto).data.metrics
     transfer = _matrix(auto, "transfer")
-    original = f"train-{runs.original[:8]}"
+    original = "train digits_cnn"
     for run_id in (runs.fgsm, runs.pgd):
         theirs = MlflowClient().get_run(run_id).data.metrics["test/adversarial_accuracy"]
         kind = "fgsm" if run_id == runs.fgsm else "pgd"
         # the attack stage averages in float32: the same count of 360, to float32 rounding
-        assert transfer.loc[original, f"{kind}-{run_id[:8]}"] == pytest.approx(theirs, abs=1e-7)
+        assert transfer.loc[original, f"{kind} ε=0.3"] == pytest.approx(theirs, abs=1e-7)
         assert m[f"transfer/{kind}/original"] == pytest.approx(theirs, abs=1e-7)
-        assert m[f"transfer/{kind}/best"] == transfer[f"{kind}-{run_id[:8]}"].max()
+        assert m[f"transfer/{kind}/best"] == transfer[f"{kind} ε=0.3"].max()
     assert m["transfer/fgsm/original"] < 0.2
 
 
@@ -206,7 +210,7 @@ def test_adaptive_cells_and_the_worst_case_equal_the_attacks_run_directly(runs, 
         }
         correct = {k: predict(model, v).argmax(1) == y for k, v in crafted.items()}
         for name, ok in correct.items():
-            column = name if name != "dgn" else f"adaptive-dgn-nce-{runs.dgn[:8]}"
+            column = name if name != "dgn" else "adaptive dgn-nce"
             assert adaptive.loc[row, column] == int(ok.sum()) / len(y), (row, name)
         clean = predict(model, x).argmax(1) == y
         robust = clean & torch.stack(list(correct.values())).all(0)
@@ -243,7 +247,7 @@ def test_per_class_accuracy_and_confusion_are_under_the_worst_case(runs, auto):
     for row in _rows(runs):
         weighted = float((per_class.loc[row].to_numpy() * sizes).sum() / sizes.sum())
         assert weighted == pytest.approx(adaptive.loc[row, "worst case"], abs=1e-12)
-        path = f"matrix/confusion/{row}.csv"
+        path = f"matrix/confusion/{labels.slug(row)}.csv"  # the label as a file name
         conf = pd.read_csv(tracking.Lineage().artifact(auto, path), index_col=0).to_numpy()
         assert conf.sum() == 360 and (conf.sum(1) == sizes).all()
         assert conf.trace() == round(adaptive.loc[row, "worst case"] * 360)
@@ -262,7 +266,7 @@ def test_the_eps_curve_starts_at_clean_accuracy_and_is_logged_as_a_curve(runs, a
         x_adv = attacks.apgd(model, test.x, test.y, 0.1, steps=3)
         assert part[0.1] == _accuracy(model, x_adv, test.y)  # the curve's attack: apgd-ce
     by_eps = curve.pivot(index="eps", columns="model", values="accuracy")
-    original = f"train-{runs.original[:8]}"
+    original = "train digits_cnn"
     for key, expected in (("original", by_eps[original]), ("best", by_eps.max(axis=1))):
         history = client.get_metric_history(auto, f"eps_curve/{key}")
         assert sorted((h.step, h.value) for h in history) == [
@@ -296,7 +300,7 @@ def test_logs_key_metrics_per_column_artifacts_phases_and_lineage(runs, auto):
     m, tags = r.data.metrics, r.data.tags
     for name in ("transfer", "adaptive"):
         matrix = _matrix(auto, name)
-        kinds = {col: labels.kind(col) for col in matrix.columns}
+        kinds = {col: _labels(auto)["kinds"][col] for col in matrix.columns}
         assert len(set(kinds.values())) == len(kinds)  # one kind per column here
         keys = {f"{name}/{k}/{which}" for k in kinds.values() for which in ("original", "best")}
         assert keys == {k for k in m if k.startswith(f"{name}/")}
@@ -332,9 +336,15 @@ def test_a_second_model_run_is_a_row_and_adaptive_can_be_off(runs, auto, caplog)
     )  # fmt: skip
     run_id = evaluate.main(p)
     transfer = _matrix(run_id, "transfer")
-    assert list(transfer.index) == [f"train-{runs.original[:8]}", f"train-{runs.other[:8]}"]
-    assert list(transfer.columns) == ["clean", f"fgsm-{runs.fgsm[:8]}"]
-    pd.testing.assert_frame_equal(transfer.iloc[:1], _matrix(auto, "transfer").iloc[:1, :2])
+    # two runs of one name: each label gets its run id's start
+    assert list(transfer.index) == [
+        f"train digits_cnn ({runs.original[:8]})",
+        f"train digits_cnn ({runs.other[:8]})",
+    ]
+    assert list(transfer.columns) == ["clean", "fgsm ε=0.3"]
+    assert (
+        transfer.iloc[:1].to_numpy() == _matrix(auto, "transfer").iloc[:1, :2].to_numpy()
+    ).all()
     test = tracking.Lineage().dataset_of(runs.original).test  # every row sees the original's split
     assert transfer.iloc[1, 0] == _accuracy(results.load_model(runs.other), test.x, test.y)
     assert f"model run {runs.other} was trained on the split of seed 1" in caplog.text
@@ -352,7 +362,7 @@ def test_an_adaptive_dgn_at_another_budget_is_left_out_with_a_warning(runs, auto
     )
     adaptive = _matrix(evaluate.main(p), "adaptive")
     assert list(adaptive.columns) == ["clean", "fgsm"]
-    assert f"adaptive-dgn-nce-{runs.dgn[:8]} left out" in caplog.text
+    assert "adaptive dgn-nce left out" in caplog.text
 
 
 def test_identical_evaluation_is_reused(runs, auto, caplog):

@@ -30,3 +30,20 @@ def test_online_advtrain_is_labelled_by_its_own_method():
     run = SimpleNamespace(data=SimpleNamespace(params=params, tags={}))
     assert labels._trained_on(Lineage(), run) == "online-pgd"
     assert labels.safe("dgn-my loss/2") == "dgn-my_loss_2"
+
+
+def test_a_name_several_runs_share_gets_each_run_ids_start():
+    ids = ["1a2b3c4d" + "0" * 24, "5e6f7a8b" + "0" * 24, "9c0d1e2f" + "0" * 24]
+    assert labels.unique(["train digits_cnn", "advtrain fgsm α=0.5", "train digits_cnn"], ids) == [
+        "train digits_cnn (1a2b3c4d)",
+        "advtrain fgsm α=0.5",
+        "train digits_cnn (9c0d1e2f)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("label", "kind"),
+    [("worst case", "worst_case"), ("fgsm-1a2b3c4d", "fgsm"), ("autoattack", "autoattack")],
+)
+def test_kind_of_a_label_without_a_recorded_kind(label, kind):
+    assert labels.kind(label) == kind

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from pipelines import train
 from robust import data, results
 from robust.errors import ConfigError
-from robust.tracking import registry, stage
+from robust.tracking import labels, registry, stage
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ MODEL = "models:/robust-digits@original"
 def test_logged_model_names_are_what_mlflow_accepts(run_name, expected):
     from mlflow.utils.validation import _validate_logged_model_name
 
-    assert registry.logged_model_name(run_name) == expected
+    assert labels.slug(run_name) == expected
     _validate_logged_model_name(expected)
 
 

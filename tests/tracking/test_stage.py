@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from robust import data
 from robust.errors import ConfigError
-from robust.tracking import cache, fetch, stage
+from robust.tracking import cache, fetch, notes, stage
 
 PARAMS = {"dataset": "digits", "epochs": 3, "lr": 1e-3, "force": False}
 
@@ -118,6 +118,23 @@ def test_changed_params_upstream_or_code_are_not_reused(mlflow_store, monkeypatc
     monkeypatch.setattr(cache, "code_version", lambda: "src-changed")
     with stage("train", PARAMS) as changed:
         assert not changed.reused
+
+
+def test_params_are_logged_as_used_and_the_key_keeps_them_as_given(mlflow_store):
+    """``device=auto`` is logged as the device used, ``experiment=auto`` as its name and an
+    auto ``data_dir`` not at all (``data_path`` is the directory read); a stage given the
+    same ``auto`` values is still reused, whatever device resolves to."""
+    import torch
+
+    given = dict(PARAMS, device="auto", experiment=None, data_dir=None)
+    with stage("train", given, dataset="digits", data=("digits", None)) as first:
+        pass
+    params = MlflowClient().get_run(first.run_id).data.params
+    assert params["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert params["experiment"] == "robust-digits"
+    assert "data_dir" not in params and params["data_path"] == "bundled"
+    with stage("train", given, dataset="digits", data=("digits", None)) as again:
+        assert again.reused and again.run_id == first.run_id
 
 
 def test_failed_run_is_never_reused(mlflow_store):
@@ -270,7 +287,7 @@ def _experiment_wins_and_adopted_runs_are_renamed(monkeypatch) -> None:
     assert client.get_run(reuse.info.run_id).info.run_name == "train x (reused)"
     # the pointer's description links the reused run and carries its description
     pointer = client.get_run(reuse.info.run_id).data.tags["mlflow.note.content"]
-    link = f"[train x](#/experiments/{chosen}/runs/{r2.run_id})"
+    link = f"[train x](#/experiments/{chosen}/runs/{r2.run_id}{notes.VIEW})"
     assert (
         pointer == f"Reused {link}: the same parameters, upstream runs, code and data.\n\n{note}"
     )
