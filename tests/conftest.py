@@ -116,12 +116,13 @@ def _seed() -> None:
 
 
 @contextlib.contextmanager
-def isolated_store(root: Path) -> Iterator[str]:
-    """A fresh SQLite tracking store in ``root`` (the working directory meanwhile), with no run
-    adopted from the environment; yields its URI and ends any run left active."""
+def isolated_store(root: Path, uri: str | None = None) -> Iterator[str]:
+    """A fresh SQLite tracking store in ``root`` (or the store at ``uri``, e.g. a server's),
+    ``root`` the working directory meanwhile, with no run adopted from the environment; yields
+    its URI and ends any run left active."""
     import mlflow
 
-    uri = f"sqlite:///{root}/mlflow.db"
+    uri = uri or f"sqlite:///{root}/mlflow.db"
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("MLFLOW_TRACKING_URI", uri)

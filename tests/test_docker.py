@@ -178,6 +178,8 @@ def test_robust_and_the_server_run_the_robust_image(services):
         )
         assert "download.pytorch.org/whl/cpu" in build["args"]["TORCH_INDEX"]
     assert services["robust"]["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    # the reports' figures and links: an address a browser outside the stack reaches
+    assert "mlflow:5000" not in services["robust"]["environment"]["ROBUST_UI_URL"]
 
 
 def test_the_readme_tune_example_uses_the_optuna_database():
