@@ -148,8 +148,7 @@ class Params(_params.Common):
 def _rows(up: tracking.Lineage, p: Params) -> tuple[list[str], dict[str, str], dict[str, Any]]:
     """The model runs, every row's label → run id, and each retrain row's (run, metric)."""
     model_runs = up.matrix_rows(p.model_runs)
-    named = [(labels.model_label(up, run_id), run_id) for run_id in model_runs]
-    best: dict[str, tuple[str, str]] = {}
+    named = [(labels.model_label(up, run_id), run_id, "") for run_id in model_runs]
     data = up.data_params(model_runs[0])
     for given in p.retrain_runs or ():
         run_id = up.retrain_run(given)
@@ -159,12 +158,17 @@ def _rows(up: tracking.Lineage, p: Params) -> tuple[list[str], dict[str, str], d
                 f"retrain_runs must retrain on the original's data, but run {run_id} retrained "
                 f"model {source}, trained on another split or input size than {model_runs[0]}"
             )
-        for metric in up.best_models(run_id):
-            named.append((f"{labels.model_label(up, run_id)} {metric}", run_id))
-            best[named[-1][0]] = (run_id, metric)
-    unique = labels.unique([label for label, _ in named], [run_id for _, run_id in named])
-    best = {new: best[old] for new, (old, _) in zip(unique, named, strict=True) if old in best}
-    rows = {new: run_id for new, (_, run_id) in zip(unique, named, strict=True)}
+        named += [
+            (f"{labels.model_label(up, run_id)} {metric}", run_id, metric)
+            for metric in up.best_models(run_id)
+        ]
+    unique = labels.unique([label for label, _, _ in named], [r for _, r, _ in named])
+    rows = {label: run_id for label, (_, run_id, _) in zip(unique, named, strict=True)}
+    best = {  # a retrain row: which best model of its run
+        label: (run_id, metric)
+        for label, (_, run_id, metric) in zip(unique, named, strict=True)
+        if metric
+    }
     return model_runs, rows, best
 
 

@@ -33,10 +33,10 @@ class Runs:
     retrained: str  # a retrain run with best models for deepgini and random (made up here)
 
 
-def _retrain(original: str, attack_run: str) -> str:
+def _retrain(original: str, attack_run: str, **extra) -> str:
     """A minimal retrain run: stage tag, upstreams, ``best/<metric>/`` and ``best/best.json``."""
     classes = data.load("digits").classes
-    params = {"dataset": "digits", "config": "c2", "metrics": "deepgini,random"}
+    params = {"dataset": "digits", "config": "c2", "metrics": "deepgini,random"} | extra
     upstream = {"model": original, "attack": attack_run}
     with tracking.stage(
         "retrain", params, dataset="digits", upstream=upstream, run_name="retrain c2"
@@ -363,6 +363,25 @@ def test_an_adaptive_dgn_at_another_budget_is_left_out_with_a_warning(runs, auto
     adaptive = _matrix(evaluate.main(p), "adaptive")
     assert list(adaptive.columns) == ["clean", "fgsm"]
     assert "adaptive dgn-nce left out" in caplog.text
+
+
+def test_two_retrain_runs_of_one_name_are_told_apart(runs, auto):
+    """Rows of two runs named alike get their run ids' start, and each keeps its own run's
+    best model."""
+    twin = _retrain(runs.original, runs.fgsm, note="a second retrain run, named alike")
+    p = evaluate.Params(
+        model_runs=(runs.original,), attack_runs=(runs.fgsm,), retrain_runs=(runs.retrained, twin),
+        adaptive=("none",), masking=False, quiet=True,
+    )  # fmt: skip
+    run_id = evaluate.main(p)
+    expected = {
+        f"retrain c2 {metric} ({r[:8]})": (r, metric)
+        for r in (runs.retrained, twin)
+        for metric in ("deepgini", "random")
+    }
+    assert list(_matrix(run_id, "transfer").index) == ["train digits_cnn", *expected]
+    rows = _labels(run_id)["rows"]
+    assert {k: (v["run_id"], v["metric"]) for k, v in rows.items() if "metric" in v} == expected
 
 
 def test_identical_evaluation_is_reused(runs, auto, caplog):
