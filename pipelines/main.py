@@ -177,6 +177,12 @@ def main(p: Params) -> str:
         return run.run_id
 
 
+def _column(kind: str) -> str:
+    """A column's kind as the matrices label it: ``adaptive-dgn-nce`` → ``adaptive dgn-nce``,
+    ``worst_case`` → ``worst case``."""
+    return kind.replace("_", " ").replace("adaptive-", "adaptive ", 1)
+
+
 def _findings(
     p: Params, ids: dict[str, str], key: dict[str, float], most: dict[str, Any] | None
 ) -> list[str]:
@@ -190,7 +196,7 @@ def _findings(
     if best:
         lines.append(
             "Best robust accuracy over the study's models, per adaptive attack: "
-            + ", ".join(f"{a} {notes.percent(v)}" for a, v in best.items())
+            + ", ".join(f"{_column(a)} {notes.percent(v)}" for a, v in best.items())
             + "."
         )
     if most is not None:

@@ -215,6 +215,9 @@ def test_every_run_describes_itself_and_the_parent_links_every_child(study):
         assert text.startswith("**Study on digits**: 12 stages")
         assert "Original model: clean test accuracy **" in text
         assert "Most robust model: **" in text and "(alias `most-robust`)" in text
+        # the attacks named as the matrices label them, not as metric keys
+        assert "per adaptive attack: pgd " in text and ", worst case " in text
+        assert "adaptive dgn-nce " in text and "worst_case" not in text
         for child in children.values():
             experiment = client.get_run(child).info.experiment_id
             view = "?workflowType=machine_learning"  # the UI's model-training view
