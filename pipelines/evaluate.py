@@ -359,7 +359,7 @@ def _key_metrics(matrix, kind: str, kinds: dict[str, str]) -> dict[str, float]:
     (first row) and the best row's (the cells themselves are the tables')."""
     out: dict[str, float] = {}
     for column in matrix.columns:
-        name = kinds.get(column) or labels.kind(column)
+        name = kinds[column]
         k, base = 2, name
         while f"{kind}/{name}/original" in out:  # two columns of one kind: fgsm, fgsm_2
             name, k = f"{base}_{k}", k + 1

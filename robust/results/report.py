@@ -100,16 +100,16 @@ class _Report:
                 out.append(f"![{caption}]({src})")
         return "\n\n".join(out) + "\n"
 
-    def _url(self, run_id: str, base: str | None) -> str | None:
+    def _url(self, run_id: str) -> str | None:
         experiment = (self.experiments or {}).get(run_id)
-        return notes.run_url(run_id, experiment, base) if experiment else None
+        return notes.run_url(run_id, experiment, self.ui) if experiment else None
 
     def _md_link(self, run_id: str) -> str:
-        url = self._url(run_id, self.ui)
+        url = self._url(run_id)
         return f"[{run_id}]({url})" if url else run_id
 
     def _html_link(self, run_id: str) -> str:
-        url = self._url(run_id, self.ui) if self.ui else None  # a relative one goes nowhere
+        url = self._url(run_id) if self.ui else None  # a relative one goes nowhere
         text = html.escape(run_id)
         return f'<a href="{html.escape(url)}" target="_blank">{text}</a>' if url else text
 

@@ -21,14 +21,14 @@ _GREEK = {"α": "alpha", "β": "beta", "ε": "eps"}
 
 def method_label(params: dict[str, str]) -> str | None:
     """``pgd``, ``fgsm-l2``, ``dgn-nce``, ``guided_retraining``, … from an attack run's params."""
-    if (preset := param(params, "preset")) and preset != "auto":
+    if preset := param(params, "preset"):
         return preset
     if (method := param(params, "method")) is None:
         return None
     if method == "dgn":
         return f"dgn-{param(params, 'loss') or 'nce'}"
     norm = param(params, "norm") or "inf"
-    return method if norm in ("inf", "auto") else f"{method}-l{norm}"
+    return method if norm == "inf" else f"{method}-l{norm}"
 
 
 def kind(label: str) -> str:
